@@ -23,7 +23,14 @@ class SourceFacts(BaseModel):
     variable_frame_rate: bool = False
     width: int = Field(gt=0, description="Coded width, before rotation.")
     height: int = Field(gt=0, description="Coded height, before rotation.")
-    rotation: int = Field(0, description="Display rotation in degrees (0, 90, 180, 270).")
+    rotation: int = Field(
+        0,
+        description="Clockwise degrees (0, 90, 180, 270) the coded picture turns for display, as the "
+        "classic `rotate` tag says; stored frames already have it applied.",
+    )
+    pixel_aspect: float = Field(
+        1.0, gt=0, description="Sample (pixel) aspect ratio; stored frames have square pixels."
+    )
     has_audio: bool
     audio_sample_rate: int | None = None
     audio_channels: int | None = None
@@ -62,6 +69,23 @@ class ComponentSampling(BaseModel):
     budget: dict[str, float | int | str] = Field(default_factory=dict)
 
 
+class DecodeStats(BaseModel):
+    """How the segmenter's one decode pass went: what a reader needs to trust the frames."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    passes: int = Field(1, ge=0, description="Decode passes (0: no component samples frames).")
+    skip_frame: str = Field("DEFAULT", description="Decoder skip_frame mode of the pass kept.")
+    frames_decoded: int = Field(0, ge=0)
+    decode_errors: int = Field(0, ge=0, description="Packets the decoder rejected (skipped).")
+    corrupt_frames: int = Field(0, ge=0, description="Frames the decoder flagged as concealed.")
+    targets_missing: int = Field(0, ge=0, description="Targets beyond the decodable part (dropped).")
+    targets_off_grid: int = Field(
+        0, ge=0, description="Targets whose nearest frame is over half an analysis frame away (VFR holds)."
+    )
+    max_target_error_sec: float = Field(0.0, ge=0)
+
+
 class FramesMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +101,10 @@ class FramesMetadata(BaseModel):
     components: dict[str, ComponentSampling]
     audio: AudioTrack | None = None
     sampling_policy_version: str
+    decode: DecodeStats | None = None
+    warnings: list[str] = Field(
+        default_factory=list, description="Non-fatal findings (damaged packets, no audio, ...)."
+    )
 
     @model_validator(mode="after")
     def _indices_in_union(self) -> FramesMetadata:

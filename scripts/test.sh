@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the test suite on a fresh machine: installs what is missing (scripts/setup.sh), builds the
+# served models once (cached), then pytest. The tests start their own real services on loopback
+# (redis-server, moto's S3 server, the bundled tritonserver) and stop them afterwards.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow" tests/storage`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export KEDRO_DISABLE_TELEMETRY=1 MLFLOW_ALLOW_FILE_STORE=true PYTHONUNBUFFERED=1
+if [ -f scripts/build_models.sh ]; then bash scripts/build_models.sh; fi
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
+exec .venv/bin/python -m pytest "$@"
