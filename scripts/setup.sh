@@ -32,6 +32,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # torch (CPU) first and pinned, so no package pulls a multi-GB CUDA build.
   .venv/bin/python -m pip install -q "torch==2.13.0"
   .venv/bin/python -m pip install -q -e ".[dev,models]"
+  # Their declared dependencies would pull a CUDA torch or stale pins; what they need is above.
+  .venv/bin/python -m pip install -q --no-deps "silero-vad==6.2.3" "facenet-pytorch==2.6.0" "scenedetect==0.7.2"
   echo "$want" > "$stamp"
 fi
 export KEDRO_DISABLE_TELEMETRY=1

@@ -1,0 +1,69 @@
+"""audio/tempo: global tempo, beat times and onset rate of the whole track.
+
+Onset strength is the spectral flux of the shared log-mel spectrogram (`_spectrum.py`); tempo,
+beats and onsets follow librosa.beat.beat_track / librosa.onset.onset_detect, implemented in
+numpy (`_rhythm.py`) to avoid numba compilation in the worker.
+
+- `tempo_bpm` (): NaN (masked) when the track has no onsets at all (silence);
+- `beat_times_sec` (B,): may be empty for arrhythmic or silent audio;
+- `onset_rate_per_sec` (): onsets per second of audio (0 for silence).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trendflow.dataprocessor.component import (
+    Component,
+    ComponentOutput,
+    RunContext,
+    empty_arrays,
+    masked,
+    register,
+)
+from trendflow.dataprocessor.processors.audio._rhythm import (
+    detect_onsets,
+    estimate_tempo,
+    onset_strength,
+    track_beats,
+)
+from trendflow.dataprocessor.processors.audio._spectrum import spectral_frames
+from trendflow.dataprocessor.processors.audio._track import load_audio
+
+DEFAULTS = {"n_fft": 2048, "hop_length": 512, "n_mels": 128, "start_bpm": 120.0, "tempogram_hop": 8}
+LAYOUT = {"tempo_bpm": (), "beat_times_sec": (0,), "onset_rate_per_sec": ()}
+
+
+@register
+class Tempo(Component):
+    name = "tempo"
+    processor = "audio"
+    schema_version = "1.0.0"
+    version = "1.0.0"
+
+    def run(self, ctx: RunContext) -> ComponentOutput:
+        track = load_audio(ctx)
+        if isinstance(track, str):
+            return ComponentOutput(arrays=empty_arrays(LAYOUT), empty_reason=track)
+        params = {**DEFAULTS, **self.params}
+        n_fft, hop = int(params["n_fft"]), int(params["hop_length"])
+        # Same options as audio/spectral so both read one cached spectrum.
+        frames = spectral_frames(
+            track.samples, track.sample_rate, n_fft=n_fft, hop_length=hop, n_mels=int(params["n_mels"])
+        )
+        frame_rate = track.sample_rate / hop
+        mean_flux = onset_strength(frames.mel_db, n_fft, hop, aggregate="mean")
+        median_flux = onset_strength(frames.mel_db, n_fft, hop, aggregate="median")
+        # As librosa.beat.beat_track: tempo and beats both from the median-aggregated envelope.
+        bpm = estimate_tempo(
+            median_flux,
+            frame_rate,
+            start_bpm=float(params["start_bpm"]),
+            window_hop=int(params["tempogram_hop"]),
+        )
+        beats = track_beats(median_flux, bpm, frame_rate)
+        onsets = detect_onsets(mean_flux, track.sample_rate, hop)
+        arrays = masked("tempo_bpm", bpm)
+        arrays.update(masked("beat_times_sec", beats * hop / track.sample_rate, dtype=np.float64))
+        arrays.update(masked("onset_rate_per_sec", len(onsets) / track.duration_sec))
+        return ComponentOutput(arrays=arrays, units_processed=1, batch_sizes=[len(frames.times_sec)])

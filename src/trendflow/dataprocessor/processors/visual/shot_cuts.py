@@ -1,0 +1,190 @@
+"""visual/shot_cuts: hard cuts from HSV content change between consecutive sampled frames.
+
+The score of a sampled frame is PySceneDetect ContentDetector's `content_val`: the mean absolute
+difference of the H, S and V planes (OpenCV 8-bit HSV) against the previous sampled frame, on
+frames resized (bilinear) to a short side of `detector_short_side` = 144 px, the 256x144 that
+ContentDetector's auto-downscale works at for 16:9 video. ContentDetector compares
+adjacent frames at the full frame rate; here frames are a few per second apart (4 fps by default),
+so fades and fast motion accumulate several frames of change into one score. Three tests
+separate a cut (one isolated step) from those (sustained change):
+
+1. absolute: score >= `threshold` (ContentDetector's default 27.0);
+2. typical change: score >= `adaptive_ratio` (1.8) x the median score of the `adaptive_window`
+   (2) samples on each side (AdaptiveDetector's idea; a median, so a neighbouring cut does not
+   hide one);
+3. busier side: score >= `side_ratio` (1.3) x the mean score of the busier side, which rejects
+   the last step of a fade or a motion burst (high change on one side, calm on the other).
+
+Candidates whose samples are less than `min_shot_sec` apart are merged into the strongest one: one
+transition (a flash, a two-frame dissolve) can raise two adjacent sample scores. ContentDetector's
+own minimum (15 frames at 24 fps, 0.625 s) cannot be resolved at 4 fps, where a cut is only known
+to within one sampling interval, so the default 0.4 s merges adjacent samples only and keeps two
+real cuts two samples (0.5 s) apart. A cut lies somewhere between its two samples; its time is
+their midpoint, so the error is at most half the sampling interval (0.125 s at 4 fps).
+
+Against ContentDetector at the full frame rate (benchmarks/shot_cuts_vs_scenedetect.py), cut-time
+F1 at 0.5 s tolerance, on the segmenter's frames, is 0.95 on trailer_bbb.mp4 (9 cuts) and 0.96 on
+a 10-minute film with 168 cuts (shuffled trailer segments); 1.0 and 0.98 on frames decoded exactly
+every 0.25 s. The parameters were chosen on these two videos (grid
+over threshold 22-30, ratios 1.6-2.0 / 1.0-1.5, windows 2-3; every setting in that grid scores
+F1 >= 0.85 and the defaults sit in a flat region), so treat them as a starting point.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+
+from trendflow.dataprocessor.component import (
+    Component,
+    ComponentOutput,
+    RunContext,
+    empty_arrays,
+    masked,
+    register,
+)
+from trendflow.dataprocessor.processors.visual._frames import frame_batches, scaled_size, stacked_cvt
+
+DEFAULTS = {
+    "threshold": 27.0,
+    "adaptive_ratio": 1.8,
+    "side_ratio": 1.3,
+    "adaptive_window": 2,
+    "min_shot_sec": 0.4,
+    "detector_short_side": 144,
+}
+
+
+class ContentScorer:
+    """Streams frames batch by batch and returns each frame's HSV change to the previous one."""
+
+    def __init__(self, detector_short_side: int = 144) -> None:
+        self.detector_short_side = detector_short_side
+        self._previous: np.ndarray | None = None
+
+    def _hsv(self, frames: np.ndarray) -> np.ndarray:
+        # Bilinear, as ContentDetector's own downscale: 4x cheaper than area averaging at a
+        # non-2 ratio, and the cut F1 is the same.
+        size = scaled_size(frames.shape[1], frames.shape[2], self.detector_short_side)
+        small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames])
+        return stacked_cvt(small, cv2.COLOR_RGB2HSV)
+
+    def scores(self, frames: np.ndarray) -> np.ndarray:
+        """float32 (n,); the very first frame of the stream scores NaN (nothing to compare)."""
+        hsv = self._hsv(frames)
+        chain = list(hsv) if self._previous is None else [self._previous, *hsv]
+        values = 3 * chain[0].shape[0] * chain[0].shape[1]
+        # Mean over H, S and V of the mean absolute difference = content_val with weights (1, 1, 1, 0).
+        diffs = [sum(cv2.sumElems(cv2.absdiff(a, b))[:3]) / values for a, b in itertools.pairwise(chain)]
+        if self._previous is None:
+            diffs.insert(0, np.nan)
+        self._previous = hsv[-1]
+        return np.asarray(diffs, dtype=np.float32)
+
+
+def detect_cuts(
+    scores: np.ndarray,
+    timestamps_sec: np.ndarray,
+    threshold: float = 27.0,
+    adaptive_ratio: float = 1.8,
+    side_ratio: float = 1.3,
+    adaptive_window: int = 2,
+    min_shot_sec: float = 0.4,
+) -> np.ndarray:
+    """Cut times (float64, seconds) from per-sample content scores (score k compares k-1 and k)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    times = np.asarray(timestamps_sec, dtype=np.float64)
+    if len(scores) < 2:
+        return np.zeros(0, dtype=np.float64)
+    # Neighbours of each sample: `w` on each side, NaN past the ends (and for the first sample,
+    # which has no score) so that only real neighbours count.
+    w = max(1, int(adaptive_window))
+    padded = np.concatenate([np.full(w, np.nan), scores, np.full(w, np.nan)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1)
+    left, right = windows[:, :w], windows[:, w + 1 :]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods: no evidence
+        typical = np.nanmedian(np.concatenate([left, right], axis=1), axis=1)
+        busier_side = np.fmax(np.nanmean(left, axis=1), np.nanmean(right, axis=1))
+    value = np.nan_to_num(scores, nan=0.0)
+    candidate = (
+        (value >= threshold)
+        & (value >= adaptive_ratio * np.nan_to_num(typical, nan=0.0))
+        & (value >= side_ratio * np.nan_to_num(busier_side, nan=0.0))
+    )
+    candidate[0] = False
+    picked = _merge_close(np.flatnonzero(candidate), value, times, min_shot_sec)
+    return np.asarray([(times[k - 1] + times[k]) / 2.0 for k in picked], dtype=np.float64)
+
+
+def _merge_close(
+    candidates: Iterable[int], scores: np.ndarray, times: np.ndarray, min_gap: float
+) -> list[int]:
+    """Group candidates less than `min_gap` apart and keep the highest score of each group."""
+    picked: list[int] = []
+    group: list[int] = []
+    for k in candidates:
+        if group and times[k] - times[group[-1]] < min_gap:
+            group.append(int(k))
+            continue
+        if group:
+            picked.append(max(group, key=lambda i: scores[i]))
+        group = [int(k)]
+    if group:
+        picked.append(max(group, key=lambda i: scores[i]))
+    return picked
+
+
+def shot_summary(cut_times_sec: np.ndarray, duration_sec: float) -> dict[str, np.ndarray]:
+    """Shot lengths between 0, the cuts and the end; cut rate per minute; number of shots."""
+    bounds = np.concatenate([[0.0], cut_times_sec, [max(duration_sec, *cut_times_sec[-1:], 0.0)]])
+    minutes = duration_sec / 60.0
+    arrays = masked("cut_times_sec", cut_times_sec, dtype=np.float64)
+    arrays.update(masked("shot_lengths_sec", np.diff(bounds)))
+    arrays.update(masked("cut_rate_per_min", len(cut_times_sec) / minutes if minutes > 0 else np.nan))
+    arrays.update(masked("num_shots", len(cut_times_sec) + 1))
+    return arrays
+
+
+@register
+class ShotCuts(Component):
+    name = "shot_cuts"
+    processor = "visual"
+    schema_version = "1.0.0"
+    version = "1.0.0"
+
+    def run(self, ctx: RunContext) -> ComponentOutput:
+        indices = ctx.frame_indices(self.name)
+        if not indices:
+            layout = {
+                "cut_times_sec": (0,),
+                "shot_lengths_sec": (0,),
+                "cut_rate_per_min": (),
+                "num_shots": (),
+            }
+            return ComponentOutput(arrays=empty_arrays(layout), empty_reason="no_frames")
+        params = {**DEFAULTS, **self.params}
+        scorer = ContentScorer(int(params["detector_short_side"]))
+        parts: list[np.ndarray] = []
+        batch_sizes: list[int] = []
+        for chunk, frames in frame_batches(ctx, indices, int(self.spec.batching.get("batch_size", 256))):
+            parts.append(scorer.scores(frames))
+            batch_sizes.append(len(chunk))
+        times = ctx.timestamps(indices)
+        cuts = detect_cuts(
+            np.concatenate(parts),
+            times,
+            threshold=float(params["threshold"]),
+            adaptive_ratio=float(params["adaptive_ratio"]),
+            side_ratio=float(params["side_ratio"]),
+            adaptive_window=int(params["adaptive_window"]),
+            min_shot_sec=float(params["min_shot_sec"]),
+        )
+        duration = ctx.metadata.source.duration_sec if ctx.metadata is not None else float(times[-1])
+        return ComponentOutput(
+            arrays=shot_summary(cuts, float(duration)), units_processed=len(indices), batch_sizes=batch_sizes
+        )
