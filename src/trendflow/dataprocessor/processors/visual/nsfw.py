@@ -1,0 +1,56 @@
+"""visual/nsfw: open_nsfw on Triton -> per-frame probability that the frame is not safe for work."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trendflow.dataprocessor.component import (
+    Component,
+    ComponentOutput,
+    RunContext,
+    empty_arrays,
+    masked,
+    register,
+)
+from trendflow.dataprocessor.processors.visual._frames import frame_batches
+from trendflow.serving.component_support import served_model
+from trendflow.serving.preprocess import square_frames
+
+# The model's reference geometry: 256x256, centre 224 crop (done by the served model).
+INPUT_SIZE = 256
+
+
+@register
+class Nsfw(Component):
+    name = "nsfw"
+    processor = "visual"
+    schema_version = "1.0.0"
+    version = "1.0.0"
+
+    def run(self, ctx: RunContext) -> ComponentOutput:
+        model = served_model(ctx, self.spec)
+        indices = ctx.frame_indices(self.name)
+        if not indices:
+            arrays = empty_arrays({"timestamps_sec": (0,), "nsfw_score": (0,)})
+            for scalar in ("nsfw_max", "nsfw_mean"):
+                arrays.update(masked(scalar, np.float32(np.nan), np.bool_(False)))
+            return ComponentOutput(arrays=arrays, empty_reason="no_frames")
+        scores: list[np.ndarray] = []
+        batch_sizes: list[int] = []
+        for chunk, frames in frame_batches(ctx, indices, int(self.spec.batching.get("batch_size", 32))):
+            scores.append(
+                model.infer_batched({"image": square_frames(frames, INPUT_SIZE)})["nsfw_score"][:, 0]
+            )
+            batch_sizes.append(len(chunk))
+        score = np.concatenate(scores).astype(np.float32)
+        arrays = masked("timestamps_sec", ctx.timestamps(indices), dtype=np.float64)
+        arrays.update(masked("nsfw_score", score))
+        arrays.update(masked("nsfw_max", np.float32(score.max())))
+        arrays.update(masked("nsfw_mean", np.float32(score.mean())))
+        return ComponentOutput(
+            arrays=arrays,
+            units_processed=len(indices),
+            batch_sizes=batch_sizes,
+            models_used=[model.used()],
+            device_used=model.device,
+        )

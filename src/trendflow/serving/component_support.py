@@ -1,0 +1,74 @@
+"""What every neural component needs from the run context: the Triton client and its model.
+
+`ctx.services["triton"]` is the client the orchestrator (or a test) provides; with none there,
+the components build one from TRENDFLOW_TRITON_URL, which still fails with
+`triton_unavailable` when no server answers: there is no in-process path.
+`ctx.services["resolved_models"]` (component -> ResolvedModel, the manifest's mapping) is
+preferred for the weights digest; without it the repository's build manifests are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from trendflow.contracts.manifest import ResolvedModel
+from trendflow.contracts.npz_meta import ModelUsed
+from trendflow.serving.client import ModelInfo, TritonClient, shared_client
+from trendflow.serving.model_resolution import ModelCatalog, model_used
+
+if TYPE_CHECKING:
+    from trendflow.dataprocessor.component import RunContext
+    from trendflow.dataprocessor.graph import ResolvedComponent
+
+
+@dataclass
+class ServedModel:
+    """A component's model on the server: call it, then record it."""
+
+    client: TritonClient
+    resolved: ResolvedModel
+    info: ModelInfo
+
+    @property
+    def name(self) -> str:
+        return self.resolved.model_name
+
+    @property
+    def version(self) -> str:
+        return self.resolved.model_version
+
+    @property
+    def device(self) -> str:
+        return self.info.device
+
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.client.infer(self.name, self.version, inputs)
+
+    def infer_batched(
+        self, inputs: dict[str, np.ndarray], batch_size: int | None = None
+    ) -> dict[str, np.ndarray]:
+        return self.client.infer_batched(self.name, self.version, inputs, batch_size)
+
+    def used(self) -> ModelUsed:
+        return model_used(self.resolved, self.device)
+
+
+def triton_client(ctx: RunContext) -> TritonClient:
+    client = ctx.services.get("triton")
+    return client if isinstance(client, TritonClient) else shared_client()
+
+
+def served_model(ctx: RunContext, spec: ResolvedComponent) -> ServedModel:
+    """The component's one model, resolved and checked ready on the server (typed errors)."""
+    (ref,) = spec.models
+    resolved_map = ctx.services.get("resolved_models") or {}
+    resolved = resolved_map.get(spec.name)
+    if resolved is None:
+        catalog = ctx.services.get("model_catalog")
+        resolved = (catalog if isinstance(catalog, ModelCatalog) else ModelCatalog()).resolve(ref)
+    client = triton_client(ctx)
+    info = client.require_model(resolved.model_name, resolved.model_version)
+    return ServedModel(client=client, resolved=resolved, info=info)
