@@ -87,3 +87,18 @@ def test_project_graph_loads_and_every_component_is_implemented() -> None:
         missing = set(profile.components) - implemented
         assert not missing, f"profile {name} uses unimplemented components {missing}"
     assert graph.profile("baseline").components.keys() >= graph.profile("signals").components.keys()
+
+
+def test_draft_profiles_declare_disabled_components() -> None:
+    import yaml
+
+    graph = ComponentGraph.load(DEFAULT_GRAPH)
+    baseline = graph.profile("baseline").components.keys()
+    for name in ("v1", "v2"):
+        assert graph.profile(name).components.keys() == baseline  # drafts add nothing that runs
+        drafts = {n for n, e in graph.spec.profiles[name].components.items() if not e.enabled}
+        assert drafts and drafts.isdisjoint(registered_components())
+    raw = yaml.safe_load(DEFAULT_GRAPH.read_text())
+    raw["profiles"]["v1"]["components"]["cut_beat_alignment"] = {"enabled": True}
+    raw["profiles"]["v1"]["components"]["tempo"] = {"enabled": False}
+    assert "depends on tempo" in _config_error(raw)

@@ -70,6 +70,9 @@ class ComponentRecord(BaseModel):
     cpu_time_sec: float | None = None
     peak_rss_mb: float | None = None
     units_processed: int | None = None
+    batch_sizes: list[int] = Field(
+        default_factory=list, description="Sizes of the batches the component processed (scheduler feedback)."
+    )
     producer: Producer
     schema_version: str
     models_used: list[ModelUsed] = Field(default_factory=list)

@@ -20,6 +20,26 @@ SCHEMA_DIR = Path(__file__).resolve().parents[3] / "docs" / "schemas"
 EXTRA_MODELS: dict[str, type[BaseModel]] = {}
 
 
+def state_models() -> dict[str, type[BaseModel]]:
+    """The state files of SPEC 10 (dataprocessor/state/models.py), imported late: they build on
+    the contracts above."""
+    from trendflow.dataprocessor.state.models import (
+        GlobalState,
+        ProcessorState,
+        RunEntry,
+        RunState,
+        StateEvent,
+    )
+
+    return {
+        "state_level1_global": GlobalState,
+        "state_run_entry": RunEntry,
+        "run_state": RunState,
+        "state_processor": ProcessorState,
+        "state_event": StateEvent,
+    }
+
+
 def contract_models() -> dict[str, type[BaseModel]]:
     models: dict[str, type[BaseModel]] = {
         "run_identity": RunIdentity,
@@ -27,6 +47,7 @@ def contract_models() -> dict[str, type[BaseModel]]:
         "npz_meta": NpzMeta,
         "manifest": Manifest,
     }
+    models.update(state_models())
     models.update(EXTRA_MODELS)
     return models
 

@@ -7,7 +7,8 @@ import logging
 from pydantic import ValidationError
 
 from trendflow.contracts.manifest import Manifest
-from trendflow.storage.layout import MANIFEST, video_dir
+from trendflow.dataprocessor.state.recorder import verify_artifacts
+from trendflow.storage.layout import MANIFEST, RunLayout, video_dir
 from trendflow.storage.store import ResultStore
 
 logger = logging.getLogger(__name__)
@@ -28,13 +29,19 @@ def list_manifests(store: ResultStore, platform_id: str, video_id: str) -> list[
     return sorted(manifests, key=lambda m: m.run.created_at)
 
 
-def find_cached_run(
-    store: ResultStore, platform_id: str, video_id: str, config_hash: str
-) -> Manifest | None:
-    """The newest finished, successful run with this idempotency key (SPEC 3)."""
+def find_cached_run(store: ResultStore, platform_id: str, video_id: str, config_hash: str) -> Manifest | None:
+    """The newest finished, successful run with this idempotency key whose artifacts are all still
+    there and match their recorded sha256 (SPEC 3). A run with a missing or altered NPZ is no hit."""
     hits = [
         m
         for m in list_manifests(store, platform_id, video_id)
         if m.status == "success" and m.run.config_hash == config_hash
     ]
-    return hits[-1] if hits else None
+    for manifest in reversed(hits):
+        layout = RunLayout.of(manifest.run)
+        artifacts = [a for c in manifest.components for a in c.artifacts]
+        problems = verify_artifacts(store, layout.run_dir, artifacts)
+        if not problems:
+            return manifest
+        logger.warning("run %s is no cache hit: %s", layout.run_dir, problems[:3])
+    return None
