@@ -111,6 +111,21 @@ class RunOutcome:
         }
 
 
+def resolve_models(request: ProcessRequest, profile: Profile) -> dict[str, ResolvedModel]:
+    """The run's model mapping with weights digests (SPEC 12). Profiles without models need no
+    model repository; the others resolve against the built repository unless the caller
+    supplies its own resolver. Components find the mapping in `services["resolved_models"]`."""
+    if not profile.model_mapping():
+        return {}
+    if request.model_resolver is None:
+        from trendflow.serving.model_resolution import resolve_profile_models
+
+        request.model_resolver = resolve_profile_models
+    resolved = request.model_resolver(profile)
+    request.services.setdefault("resolved_models", resolved)
+    return resolved
+
+
 def config_hash_for(profile: Profile) -> str:
     return compute_config_hash(profile.canonical(), SAMPLING_POLICY_VERSION, profile.model_mapping())
 
@@ -170,7 +185,7 @@ def _process(
         source = resolve_source(request.source, scratch / "download", request.metadata_file)
         platform_id = validate_platform_id(request.platform_id or source.platform_id)
         video_id = validate_video_id(request.video_id or source.video_id or local_video_id(source.path))
-        resolved_models = request.model_resolver(profile) if request.model_resolver else {}
+        resolved_models = resolve_models(request, profile)
     except TrendFlowError as exc:
         log_event(logger, "run_rejected", source=request.source, error_code=str(exc.code))
         return RunOutcome(status="error", error_code=exc.code, error=exc.message)
@@ -274,7 +289,7 @@ def _resume(
                 f"{identity.platform_id}/{identity.video_id}: resume with the run's own video",
             )
         invalid = _source_changes(state.source, source_record(source), profile, recorder)
-        resolved_models = request.model_resolver(profile) if request.model_resolver else {}
+        resolved_models = resolve_models(request, profile)
         invalid |= _model_changes(request.store, layout, resolved_models)
     except TrendFlowError as exc:
         try:
