@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -16,7 +17,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from trendflow.dataprocessor.component import PrivacyPolicy
 from trendflow.storage.store import ResultStore
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="TrendFlow: video -> features -> forecasts.")
+# Kedro loads `<package>.cli:cli` for project-specific `kedro` commands; TrendFlow adds none there
+# (its own commands are the `trendflow` typer app below), so an empty group keeps `kedro run` working.
+cli = click.Group(name="trendflow")
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="TrendFlow: video -> features -> forecasts."
+)
 stderr = Console(stderr=True)
 DEFAULT_STORE = os.environ.get("TRENDFLOW_STORE", "data/02_intermediate/result_store")
 
@@ -31,17 +38,32 @@ def _setup_logging(verbose: bool) -> None:
 
 @app.command()
 def process(
-    source: Annotated[str, typer.Argument(help="A video file path or URL.")],
+    source: Annotated[
+        str | None, typer.Argument(help="A video file path or URL (with --resume: default the run's own).")
+    ] = None,
     store: Annotated[str, typer.Option(help="Result store: a folder or s3://bucket/prefix.")] = DEFAULT_STORE,
     profile: Annotated[str, typer.Option(help="Analysis profile from component_graph.yaml.")] = "baseline",
     platform_id: Annotated[str | None, typer.Option(help="Platform id (default: from the source).")] = None,
-    video_id: Annotated[str | None, typer.Option(help="Video id (default: platform id or content hash).")] = None,
+    video_id: Annotated[
+        str | None, typer.Option(help="Video id (default: platform id or content hash).")
+    ] = None,
     metadata: Annotated[Path | None, typer.Option(help="Sidecar JSON: title, description, tags, ...")] = None,
     force: Annotated[bool, typer.Option(help="Recompute even when a finished run exists.")] = False,
-    keep_raw_text: Annotated[bool, typer.Option(help="Store raw text in NPZ (needs --retention-days).")] = False,
+    keep_raw_text: Annotated[
+        bool, typer.Option(help="Store raw text in NPZ (needs --retention-days).")
+    ] = False,
     retention_days: Annotated[int | None, typer.Option(help="Retention limit for kept raw text.")] = None,
     keep_frames: Annotated[bool, typer.Option(help="Keep the sampled frames in the store.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log structured events.")] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="RUN_DIR",
+            help="Finish a crashed run: a run folder, an s3://.../<platform>/<video>/<run_id> URI, or "
+            "<platform>/<video>/<run_id> inside --store. Valid artifacts are kept, the rest recomputed.",
+        ),
+    ] = None,
 ) -> None:
     """Process one video; the last stdout line is a JSON summary of the run."""
     from trendflow.contracts.errors import TrendFlowError
@@ -52,8 +74,13 @@ def process(
         policy = PrivacyPolicy(
             keep_raw_text=keep_raw_text, raw_text_retention_days=retention_days, keep_frames=keep_frames
         )
+        if source is None and resume is None:
+            raise TrendFlowError("invalid_request", "give a video (SOURCE) or --resume RUN_DIR")
+        if resume is not None:
+            store, resume = split_run_location(resume, store)
         request = ProcessRequest(
-            source=source,
+            source=source or "",
+            resume=resume,
             store=ResultStore(store),
             profile=profile,
             platform_id=platform_id,
@@ -91,9 +118,70 @@ def process(
         from trendflow.contracts.errors import HINTS
 
         if outcome.error_code:
-            stderr.print(f"[red]error[/red] {outcome.error_code}: {outcome.error}\n{HINTS[outcome.error_code]}")
+            stderr.print(
+                f"[red]error[/red] {outcome.error_code}: {outcome.error}\n{HINTS[outcome.error_code]}"
+            )
     typer.echo(json.dumps(summary))
     raise typer.Exit(0 if outcome.status == "success" else 1)
+
+
+def split_run_location(location: str, default_store: str) -> tuple[str, str]:
+    """(store root, run dir) of a run given as an s3:// URI, a path inside the store, or a folder."""
+    if "://" in location:
+        parts = location.rstrip("/").split("/")
+        if len(parts) < 6:  # s3:, "", bucket, platform, video, run_id
+            raise typer.BadParameter(
+                f"{location} is not <store>/<platform>/<video>/<run_id>", param_hint="--resume"
+            )
+        return "/".join(parts[:-3]), "/".join(parts[-3:])
+    path = Path(location)
+    if path.is_absolute() or (path.is_dir() and not (Path(default_store) / location).is_dir()):
+        full = path.resolve()
+        return str(full.parents[2]), "/".join(full.parts[-3:])
+    return default_store, location.strip("/")
+
+
+@app.command()
+def stats(
+    store: Annotated[str, typer.Option(help="Result store: a folder or s3://bucket/prefix.")] = DEFAULT_STORE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    profile: Annotated[str | None, typer.Option(help="Only runs of this analysis profile.")] = None,
+) -> None:
+    """Resource figures per component across the store's runs, for sizing batches and workers."""
+    from trendflow.contracts.errors import TrendFlowError
+    from trendflow.dataprocessor.stats import collect_stats, render_table
+
+    _setup_logging(False)
+    try:
+        report = collect_stats(ResultStore(store), profile=profile)
+    except TrendFlowError as exc:
+        stderr.print(f"[red]error[/red] {exc.code}: {exc.message}\n{exc.hint}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        Console(width=None if sys.stdout.isatty() else 200).print(render_table(report))
+
+
+# ---- queue execution (issue 5: docs/queue.md): `trendflow worker`, `trendflow batch` ----------
+from trendflow.worker.commands import register_queue_commands  # noqa: E402
+
+register_queue_commands(app)
+# ---- end of queue execution ----------------------------------------------------------------
+
+
+# ---- model serving (issue 4: docs/serving.md): `trendflow serve-models`, `trendflow models build` ----
+from trendflow.serving.cli_commands import register_serving_commands  # noqa: E402
+
+register_serving_commands(app)
+# ---- end of model serving ------------------------------------------------------------------------
+
+
+# ---- forecasts (issue 7: docs/training.md): `trendflow predict SOURCE|RUN_DIR` --------------------
+from trendflow.inference.cli_commands import register_predict_command  # noqa: E402
+
+register_predict_command(app)
+# ---- end of forecasts ------------------------------------------------------------------------------
 
 
 def main() -> None:

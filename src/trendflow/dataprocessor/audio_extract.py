@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.metadata import AudioSegment, AudioTrack
@@ -114,6 +116,13 @@ class AudioExtraction:
         warnings: list[str] = []
         samples = np.fromfile(self._raw, dtype="<f4") if self._raw.exists() else np.zeros(0, np.float32)
         self._cleanup()
+        if returncode == -signal.SIGKILL:
+            # The kernel's OOM killer (or an operator) killed ffmpeg: not a property of the media.
+            raise TrendFlowError(
+                ErrorCode.OUT_OF_MEMORY,
+                f"audio extraction was killed (SIGKILL) at {psutil.virtual_memory().percent:.0f}% "
+                "system memory in use",
+            )
         if returncode != 0 or samples.size == 0:
             detail = "; ".join(errors[-_MAX_LOGGED_ERRORS:]) or f"ffmpeg exit code {returncode}"
             return None, [f"audio track could not be decoded, audio=None ({detail})"]
