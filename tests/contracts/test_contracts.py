@@ -76,12 +76,23 @@ def test_local_video_id_is_content_derived(tmp_path) -> None:
 
 def test_npz_meta_rules() -> None:
     run = RunIdentity.model_validate(IDENTITY)
-    common = {"run": run, "component": "c", "processor": "visual",
-              "producer": Producer(name="p", version="1"), "component_schema_version": "1"}
+    common = {
+        "run": run,
+        "component": "c",
+        "processor": "visual",
+        "producer": Producer(name="p", version="1"),
+        "component_schema_version": "1",
+    }
     with pytest.raises(ValidationError, match="empty_reason"):
         NpzMeta(**common, status="empty")
-    model = ModelUsed(model_name="m", model_version="1", weights_digest="d", engine="onnxruntime",
-                      precision="fp32", device="cpu")
+    model = ModelUsed(
+        model_name="m",
+        model_version="1",
+        weights_digest="d",
+        engine="onnxruntime",
+        precision="fp32",
+        device="cpu",
+    )
     with pytest.raises(ValidationError, match="model_signature"):
         NpzMeta(**common, status="ok", models_used=[model], model_signature="wrong")
     meta = NpzMeta(**common, status="ok", models_used=[model], model_signature=model_signature([model]))

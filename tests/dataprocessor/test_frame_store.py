@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.fixtures.media import make_identity
 
+from tests.fixtures.media import make_identity
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.metadata import AudioTrack, ComponentSampling, FramesMetadata, SourceFacts
 from trendflow.dataprocessor.frame_store import FrameStore

@@ -12,10 +12,20 @@ from trendflow.dataprocessor.graph import DEFAULT_GRAPH, ComponentGraph
 BASE: dict[str, Any] = {
     "components": {
         "segmenter": {"processor": "segmenter", "unit": "video", "description": "s"},
-        "a": {"processor": "visual", "unit": "frame", "description": "a", "depends_on": ["segmenter"],
-              "sampling": {"fps": 1.0}},
-        "b": {"processor": "visual", "unit": "frame", "description": "b", "depends_on": ["a"],
-              "sampling": {"count": 4}},
+        "a": {
+            "processor": "visual",
+            "unit": "frame",
+            "description": "a",
+            "depends_on": ["segmenter"],
+            "sampling": {"fps": 1.0},
+        },
+        "b": {
+            "processor": "visual",
+            "unit": "frame",
+            "description": "b",
+            "depends_on": ["a"],
+            "sampling": {"count": 4},
+        },
     },
     "profiles": {
         "p": {"description": "p", "components": {"segmenter": {}, "a": {}, "b": {"required": False}}},
@@ -65,8 +75,11 @@ def test_typo_in_graph_is_rejected() -> None:
 
 def test_profile_overrides_and_inheritance() -> None:
     raw = copy.deepcopy(BASE)
-    raw["profiles"]["q"] = {"description": "q", "extends": "p",
-                            "components": {"b": {"required": True, "sampling": {"count": 8}}}}
+    raw["profiles"]["q"] = {
+        "description": "q",
+        "extends": "p",
+        "components": {"b": {"required": True, "sampling": {"count": 8}}},
+    }
     graph = ComponentGraph.from_dict(raw)
     q = graph.profile("q")
     assert q.components["b"].required and q.components["b"].sampling.count == 8

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.fixtures.media import GeneratedMedia, make_identity
 
+from tests.fixtures.media import GeneratedMedia, make_identity
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.metadata import FramesMetadata, SourceFacts
 from trendflow.dataprocessor.frame_store import FrameStore

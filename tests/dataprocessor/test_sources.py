@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tests.fixtures.media import VIDEOS, make_identity
 
+from tests.fixtures.media import VIDEOS, make_identity
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.identity import validate_video_id
 from trendflow.dataprocessor.segmenter import segment

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import redis
+
 from tests.fixtures.queue import RedisServer
 from tests.fixtures.services import S3_KEY, S3_SECRET
-
 from trendflow.batch.dispatcher import Dispatcher, JobState, TrackedJob
 from trendflow.batch.jobs import plan_jobs
 from trendflow.batch.video_list import VideoEntry

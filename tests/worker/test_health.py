@@ -8,8 +8,8 @@ import urllib.request
 from typing import Any
 
 import pytest
-from tests.fixtures.queue import RedisServer
 
+from tests.fixtures.queue import RedisServer
 from trendflow.storage.store import ResultStore
 from trendflow.worker.config import WorkerSettings
 from trendflow.worker.health import PROBE_DIR, HealthMonitor, HealthServer

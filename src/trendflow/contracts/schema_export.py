@@ -1,4 +1,6 @@
-"""Export the contracts as JSON Schema files under docs/schemas/ (`python -m trendflow.contracts.schema_export`).
+"""Export the contracts as JSON Schema files under docs/schemas/.
+
+Run `python -m trendflow.contracts.schema_export`.
 
 A test fails when a committed schema is out of date, so docs and code cannot drift apart.
 """

@@ -146,9 +146,7 @@ class Profile(BaseModel):
         }
 
     def model_mapping(self) -> dict[str, list[dict[str, Any]]]:
-        return {
-            n: [m.model_dump() for m in c.models] for n, c in sorted(self.components.items()) if c.models
-        }
+        return {n: [m.model_dump() for m in c.models] for n, c in sorted(self.components.items()) if c.models}
 
 
 def _config_error(message: str) -> TrendFlowError:
@@ -196,9 +194,7 @@ class ComponentGraph:
         if prof is None:
             raise _config_error(f"profile {seen[-1] if seen else name} extends unknown profile {name}")
         analysis, entries = (
-            self._merged_entries(prof.extends, (*seen, name))
-            if prof.extends
-            else (AnalysisSettings(), {})
+            self._merged_entries(prof.extends, (*seen, name)) if prof.extends else (AnalysisSettings(), {})
         )
         return prof.analysis or analysis, {**entries, **prof.components}
 

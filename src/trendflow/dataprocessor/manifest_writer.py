@@ -27,7 +27,9 @@ def profile_info(profile: Profile) -> ProfileInfo:
     return ProfileInfo(
         name=profile.name,
         components=[
-            ProfileComponent(name=n, processor=profile.components[n].processor, required=profile.components[n].required)
+            ProfileComponent(
+                name=n, processor=profile.components[n].processor, required=profile.components[n].required
+            )
             for n in profile.order
         ],
     )

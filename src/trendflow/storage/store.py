@@ -14,7 +14,7 @@ import os
 import posixpath
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import fsspec
@@ -163,7 +163,8 @@ class ResultStore:
         return hashlib.sha256(data).hexdigest()
 
     def write_json(self, rel: str, obj: Any) -> str:
-        return self.write_bytes(rel, (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode())
+        text = json.dumps(obj, indent=2, default=str) + "\n"
+        return self.write_bytes(rel, text.encode())
 
     def put_file(self, local_path: str, rel: str) -> None:
         """Upload a local file (e.g. a large NPZ written to scratch) in one operation."""
@@ -171,11 +172,8 @@ class ResultStore:
             self.write_bytes(rel, handle.read())
 
     def delete(self, rel: str, recursive: bool = False) -> None:
-        with self._guard("delete", rel):
-            try:
-                self.fs.rm(self.full_path(rel), recursive=recursive)
-            except FileNotFoundError:
-                pass
+        with self._guard("delete", rel), suppress(FileNotFoundError):
+            self.fs.rm(self.full_path(rel), recursive=recursive)
 
 
 def _looks_like_connection_error(exc: BaseException) -> bool:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.signal import resample_poly
+
 from tests.dataprocessor.processors.conftest import assert_valid_output, build_ctx, identity
 from tests.fixtures import triton as triton_fixtures
-
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.npz_meta import NpzMeta, Producer, model_signature
 from trendflow.dataprocessor.component import ComponentOutput, PrivacyPolicy, RunContext, component_class

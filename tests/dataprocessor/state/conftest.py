@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.dataprocessor.state.builders import make_identity
 
+from tests.dataprocessor.state.builders import make_identity
 from trendflow.contracts.identity import RunIdentity
 
 

@@ -6,8 +6,8 @@ import multiprocessing
 from typing import Any
 
 import pytest
-from tests.dataprocessor.state.concurrent_workers import final_status, publish_runs
 
+from tests.dataprocessor.state.concurrent_workers import final_status, publish_runs
 from trendflow.contracts.identity import utc_now
 from trendflow.dataprocessor.state.global_state import ENTRIES_DIR, GlobalStateManager
 from trendflow.dataprocessor.state.models import GlobalState, RunEntry

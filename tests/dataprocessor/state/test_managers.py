@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.dataprocessor.state.builders import COMPONENTS, finished_record
 
+from tests.dataprocessor.state.builders import COMPONENTS, finished_record
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.identity import RunIdentity
 from trendflow.dataprocessor.state import RunRecorder, RunStateManager, StateSettings, read_journal

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.fixtures.queue import RedisServer
 
+from tests.fixtures.queue import RedisServer
 from trendflow.pipelines.processing.nodes import build_runs_index, plan_processing_jobs
 from trendflow.pipelines.processing.pipeline import create_pipeline
 
