@@ -1,0 +1,99 @@
+"""Nodes of the `dataset` pipeline: thin wrappers over `trendflow.dataset.build`.
+
+load_snapshots -> build_snapshot1 -> build_run_features -> enrich_and_split -> assemble_table
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from trendflow.contracts.errors import ErrorCode, TrendFlowError
+from trendflow.dataset import build
+from trendflow.dataset.kedro_datasets import SnapshotSource
+from trendflow.dataset.run_features import RunFeatures
+from trendflow.dataset.snapshots import normalize_snapshots
+from trendflow.dataset.synthetic import SyntheticConfig, ensure_corpus
+from trendflow.storage.store import ResultStore
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("synthetic", "canonical", "trending", "huggingface")
+
+
+def load_snapshots(
+    canonical: SnapshotSource,
+    trending: SnapshotSource,
+    huggingface: SnapshotSource,
+    params: dict[str, Any],
+    result_store: str,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read the snapshot source named by `dataset.snapshot_source` -> canonical snapshots.
+
+    `synthetic` generates (once, deterministically) the SYNTHETIC corpus: its snapshots and its
+    run artifacts in the result store.
+    """
+    kind = params.get("snapshot_source", "synthetic")
+    if kind not in SOURCES:
+        raise TrendFlowError(
+            ErrorCode.CONFIG_ERROR, f"dataset.snapshot_source must be one of {SOURCES}, got {kind!r}"
+        )
+    if kind == "synthetic":
+        cfg = SyntheticConfig.from_params(params.get("synthetic", {}))
+        store = ResultStore(result_store)
+        raw, info = ensure_corpus(store, cfg, n_jobs=int(params.get("synthetic", {}).get("n_jobs", 1)))
+        snapshots, report = normalize_snapshots(raw, "synthetic")
+        source = {"kind": "synthetic", "synthetic": True, "corpus_digest": info.get("digest"), "corpus": info}
+    else:
+        handle = {"canonical": canonical, "trending": trending, "huggingface": huggingface}[kind]
+        snapshots, report = handle.read()
+        source = {"kind": kind, "path": handle.filepath, "fingerprint": handle.fingerprint()}
+    log.info("snapshots from %s: %d rows, %d videos", kind, len(snapshots), report.get("videos", 0))
+    return snapshots, {"source": source, "report": report}
+
+
+def build_snapshot1(snapshots: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    return build.build_snapshot1(snapshots, params)
+
+
+def build_run_features(snapshot1: pd.DataFrame, params: dict[str, Any], result_store: str) -> RunFeatures:
+    return build.run_features_for(snapshot1, ResultStore(result_store), params)
+
+
+def enrich_and_split(
+    snapshot1: pd.DataFrame,
+    run_features: RunFeatures,
+    params: dict[str, Any],
+    credentials: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    return build.enrich_and_split(snapshot1, run_features, params, credentials)
+
+
+def assemble_table(
+    enriched: pd.DataFrame,
+    run_features: RunFeatures,
+    params: dict[str, Any],
+    snapshot1_info: dict[str, Any],
+    split_info: dict[str, Any],
+    snapshots: pd.DataFrame,
+    snapshot_sources: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    source = dict(snapshot_sources["source"])
+    source["snapshots_fingerprint"] = build.snapshots_fingerprint(snapshots)
+    source["result_store_runs_fingerprint"] = run_features.info.get("runs_fingerprint")
+    info = {
+        "snapshot1": snapshot1_info,
+        **split_info,
+        "sources": source,
+        "snapshots": snapshot_sources["report"],
+    }
+    table, metadata = build.assemble(enriched, run_features, params, info)
+    log.info(
+        "training table: %d rows x %d columns, fingerprint %s",
+        metadata["rows"],
+        metadata["columns"],
+        metadata["dataset_fingerprint"][:16],
+    )
+    return table, metadata
