@@ -178,3 +178,14 @@ def test_parallel_aggregation_equals_serial(corpus, monkeypatch):
     monkeypatch.setattr(runs, "PARALLEL_MIN_RUNS", 1)
     parallel, _meta = build_training_table(snapshots, store, params(root, run_features={"n_jobs": 2}))
     pd.testing.assert_frame_equal(serial, parallel)
+
+
+def test_incomplete_corpus_is_regenerated(tmp_path):
+    store = ResultStore(str(tmp_path / "store"))
+    cfg = SyntheticConfig(n_videos=8, n_channels=2, seed=3)
+    _, info = ensure_corpus(store, cfg)
+    victim = store.find("synthetic", suffix="manifest.json")[0].rsplit("/", 2)[0]
+    store.delete(victim, recursive=True)  # e.g. removed by hand or by another process
+    _, again = ensure_corpus(store, cfg)
+    manifests = store.find("synthetic", suffix="manifest.json")
+    assert len(manifests) == info["runs_written"] == again["runs_written"]

@@ -23,10 +23,15 @@ the run manifest, channel ids nowhere, and short histories (no 21d snapshot).
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import math
+import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -36,6 +41,7 @@ import pandas as pd
 from trendflow.contracts.identity import compute_config_hash
 from trendflow.contracts.versions import SAMPLING_POLICY_VERSION
 from trendflow.dataset.synthetic_runs import COMPONENTS, SYNTHETIC_PLATFORM, write_runs
+from trendflow.storage.layout import MANIFEST
 from trendflow.storage.store import ResultStore
 
 log = logging.getLogger(__name__)
@@ -282,22 +288,42 @@ def generate_corpus(
 def ensure_corpus(
     store: ResultStore, cfg: SyntheticConfig, storage_options: dict | None = None, n_jobs: int = 1
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Generate the corpus unless the store already holds this exact one (marker digest)."""
-    marker = f"{SYNTHETIC_PLATFORM}/corpus.json"
-    if store.exists(marker):
+    """Generate the corpus unless the store already holds this exact, complete one.
+
+    Two builds on one local store (e.g. `kedro run` twice at once) take turns through a lock
+    file, so one never deletes the corpus the other is writing.
+    """
+    with _corpus_lock(store):
+        marker = f"{SYNTHETIC_PLATFORM}/corpus.json"
+        if store.exists(marker):
+            try:
+                info = store.read_json(marker)
+            except Exception:
+                info = {}
+            complete = len(store.find(SYNTHETIC_PLATFORM, suffix=MANIFEST)) == info.get("runs_written")
+            if info.get("digest") == cfg.digest() and complete:
+                return make_snapshots(cfg, make_videos(cfg)), info
+        if store.exists(SYNTHETIC_PLATFORM):
+            log.warning(
+                "synthetic corpus in %s differs from the parameters: regenerating it",
+                store.uri(SYNTHETIC_PLATFORM),
+            )
+            store.delete(SYNTHETIC_PLATFORM, recursive=True)
+        snapshots, info = generate_corpus(store, cfg, storage_options, n_jobs)
+        store.write_bytes(marker, (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
+        return snapshots, info
+
+
+@contextlib.contextmanager
+def _corpus_lock(store: ResultStore) -> Iterator[None]:
+    if not store.is_local:
+        yield
+        return
+    key = hashlib.sha256(store.root_uri.encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"trendflow-synthetic-{key}.lock")
+    with open(path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
-            info = store.read_json(marker)
-        except Exception:
-            info = {}
-        if info.get("digest") == cfg.digest():
-            videos = make_videos(cfg)
-            return make_snapshots(cfg, videos), info
-    if store.exists(SYNTHETIC_PLATFORM):
-        log.warning(
-            "synthetic corpus in %s differs from the parameters: regenerating it",
-            store.uri(SYNTHETIC_PLATFORM),
-        )
-        store.delete(SYNTHETIC_PLATFORM, recursive=True)
-    snapshots, info = generate_corpus(store, cfg, storage_options, n_jobs)
-    store.write_bytes(marker, (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
-    return snapshots, info
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
