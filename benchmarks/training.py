@@ -155,7 +155,6 @@ def inference_latency(videos: int, threads: int) -> dict:
     """Train a small bundle on the SYNTHETIC corpus, then time predictions from stored runs."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.training.tables import dataset_params, synthetic_table, training_params
-
     from trendflow.inference.features import build_feature_row
     from trendflow.inference.models import from_bundle
     from trendflow.inference.predict import predict_video
