@@ -36,15 +36,23 @@ $BIN/kedro run --pipeline=dataset
 say "training: CatBoost + LightGBM per target x horizon, evaluation, MLflow"
 $BIN/kedro run --pipeline=training
 
-say "inference: a forecast for one sample video"
+say "inference: forecasts for held-out videos of the table (kedro) and for the sample video (CLI)"
 $BIN/kedro run --pipeline=inference
+# The sample video's run already exists (processing above): this is a cache hit, then a forecast
+# from its snapshot1 facts (the first row of data/01_raw/samples/sample_snapshots.csv).
+$BIN/trendflow predict data/01_raw/samples/trailer_bbb.mp4 \
+  --metadata data/01_raw/samples/trailer_bbb.metadata.json --platform-id local --video-id bbb_trailer \
+  --profile signals --views 1850 --likes 96 --comments 14 \
+  --published-at 2026-02-01T18:00:00Z --snapshot-at 2026-02-02T12:00:00Z \
+  --output data/07_model_output/predictions/local/bbb_trailer/predictions.json | tail -n 1 > /dev/null
 
 say "done"
 cat <<MSG
   runs index        data/03_primary/runs_index.parquet
   training table    data/05_model_input/training_table.parquet (+ dataset_metadata.json)
   report            data/08_reporting/ (training_report.html, metrics tables)
-  predictions       data/07_model_output/
+  predictions       data/07_model_output/predictions/<platform>/<video>/predictions.json
+                    (the sample video: data/07_model_output/predictions/local/bbb_trailer/predictions.json)
   MLflow UI         $BIN/mlflow ui --backend-store-uri sqlite:///mlflow.db   -> http://127.0.0.1:5000
   Kedro-Viz         $BIN/kedro viz run                                      -> http://127.0.0.1:4141
   notebook          notebooks/explore.ipynb

@@ -96,12 +96,17 @@ class SyntheticConfig:
         return cls(**known)
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        payload = {**asdict(self), "config_hash": self.config_hash}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     @property
     def config_hash(self) -> str:
-        profile = {"name": "synthetic-baseline", "components": [c for c, _ in COMPONENTS]}
-        return compute_config_hash(profile, SAMPLING_POLICY_VERSION, {})
+        """The `signals` profile's config_hash: synthetic runs stand in for real runs of that
+        profile, so real videos processed with it share the table's run features."""
+        from trendflow.dataprocessor.graph import ComponentGraph
+
+        profile = ComponentGraph.load().profile("signals")
+        return compute_config_hash(profile.canonical(), SAMPLING_POLICY_VERSION, profile.model_mapping())
 
 
 def _channel_id(seed: int, c: int) -> str:

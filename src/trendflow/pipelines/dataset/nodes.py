@@ -44,6 +44,10 @@ def load_snapshots(
         cfg = SyntheticConfig.from_params(params.get("synthetic", {}))
         store = ResultStore(result_store)
         raw, info = ensure_corpus(store, cfg, n_jobs=int(params.get("synthetic", {}).get("n_jobs", 1)))
+        extra = params.get("synthetic", {}).get("sample_snapshots")
+        if extra:
+            # Snapshot curves for the processed sample videos (SYNTHETIC counts, real artifacts).
+            raw = pd.concat([raw, pd.read_csv(extra, dtype={"video_id": str})], ignore_index=True)
         snapshots, report = normalize_snapshots(raw, "synthetic")
         source = {"kind": "synthetic", "synthetic": True, "corpus_digest": info.get("digest"), "corpus": info}
     else:
