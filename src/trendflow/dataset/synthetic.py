@@ -40,7 +40,7 @@ import pandas as pd
 
 from trendflow.contracts.identity import compute_config_hash
 from trendflow.contracts.versions import SAMPLING_POLICY_VERSION
-from trendflow.dataset.synthetic_runs import COMPONENTS, SYNTHETIC_PLATFORM, write_runs
+from trendflow.dataset.synthetic_runs import SYNTHETIC_PLATFORM, write_runs
 from trendflow.storage.layout import MANIFEST
 from trendflow.storage.store import ResultStore
 
