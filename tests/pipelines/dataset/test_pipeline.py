@@ -53,7 +53,7 @@ def _end_mlflow_runs() -> None:
 
 def test_dataset_pipeline_synthetic_is_deterministic(project):
     params = {
-        "dataset": {"synthetic": {"n_videos": 60, "n_channels": 8}},
+        "dataset": {"synthetic": {"n_videos": 60, "n_channels": 8, "sample_snapshots": None}},
         "result_store": str(project / "data" / "02_intermediate" / "result_store"),
     }
     table_path = project / "data" / "05_model_input" / "training_table.parquet"
@@ -95,3 +95,18 @@ def test_dataset_pipeline_on_real_trending_sample(project):
     table = pd.read_parquet(project / "data" / "05_model_input" / "training_table.parquet")
     assert (table["run__missing_reason"] == "no_run").all() and table["channel_id__present"].all()
     assert os.path.exists(project / "data" / "03_primary" / "snapshots.parquet")
+
+
+def test_dataset_pipeline_joins_the_bundled_sample_video(project):
+    """The demo's table: the SYNTHETIC corpus plus the sample video's snapshot curve."""
+    params = {
+        "dataset": {"synthetic": {"n_videos": 60, "n_channels": 8}},
+        "result_store": str(project / "data" / "02_intermediate" / "result_store-samples"),
+    }
+    run_dataset(project, params)
+    meta = json.loads((project / "data" / "05_model_input" / "dataset_metadata.json").read_text())
+    table = pd.read_parquet(project / "data" / "05_model_input" / "training_table.parquet")
+    assert meta["rows"] == 61 and meta["synthetic_rows"] == 60
+    sample = table[table["video_id"] == "bbb_trailer"]
+    assert sample["platform_id"].tolist() == ["local"]
+    assert bool(sample["target__views__21d__mask"].iloc[0])
