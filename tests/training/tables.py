@@ -104,7 +104,7 @@ def run_pipelines(project: Path, names: list[str], params: dict[str, Any], env: 
 
 PROJECT_PARAMS: dict[str, Any] = {
     "dataset": {
-        "synthetic": {"n_videos": 200, "n_channels": 24},
+        "synthetic": {"n_videos": 200, "n_channels": 24, "sample_snapshots": None},
         "run_features": {"n_jobs": 1},
         "enrichment": {"enabled": False},
     },

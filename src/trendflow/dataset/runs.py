@@ -106,6 +106,8 @@ def _read_manifest(store: ResultStore, run_dir: str, has_metadata: bool) -> RunR
     channel = src.get("channel_id") or src.get("uploader_id") if isinstance(src, dict) else None
     rec.channel_id = str(channel) if channel else None
     for comp in manifest.components:
+        if comp.processor == "segmenter":
+            continue  # writes metadata.json, not features; its facts enter through snapshot1 columns
         npz = next((a.path for a in comp.artifacts if a.path.endswith(".npz")), None)
         rec.components.append((comp.name, comp.processor, comp.status, comp.empty_reason, npz))
     return rec
