@@ -4,6 +4,11 @@ Every path the rest of the code uses is relative to the store root, with "/" sep
 Writes are atomic: locally a temp file in the same folder plus `os.replace`; on S3 a single
 PUT, which S3 makes visible all at once. Connection failures become `storage_unavailable`
 (transient), so the queue retries them.
+
+Every S3 call is bounded (`StorageLimits`): connect and read timeouts, a few attempts with
+backoff, and a total deadline per operation. After one operation found the endpoint dead or
+hung, the store fails fast for a cool-down instead of waiting out the deadline again, so a run,
+a job or a pipeline step ends with `storage_unavailable` well within a minute.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ import hashlib
 import json
 import os
 import posixpath
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import fsspec
@@ -23,9 +30,58 @@ from fsspec.implementations.local import LocalFileSystem
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 
 TMP_MARKER = ".tmp-"
+MIN_THROUGHPUT = 2_000_000  # bytes/s a healthy store sustains: large writes get this much longer
 
 # Exceptions that mean "the store cannot be reached", as opposed to "this object is absent".
 _UNAVAILABLE = (ConnectionError, TimeoutError, OSError)
+
+
+@dataclass(frozen=True)
+class StorageLimits:
+    """Bounds of one S3 operation; TRENDFLOW_S3_{CONNECT_TIMEOUT,READ_TIMEOUT,DEADLINE,COOLDOWN}_S
+    and TRENDFLOW_S3_ATTEMPTS override them."""
+
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+    attempts: int = 3  # per operation, with exponential backoff (botocore "standard" mode)
+    deadline_s: float = 30.0  # the whole operation, retries included
+    cooldown_s: float = 30.0  # fail fast for this long after the endpoint was found dead
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> StorageLimits:
+        env = dict(os.environ if env is None else env)
+        names = {
+            "connect_timeout_s": "TRENDFLOW_S3_CONNECT_TIMEOUT_S",
+            "read_timeout_s": "TRENDFLOW_S3_READ_TIMEOUT_S",
+            "deadline_s": "TRENDFLOW_S3_DEADLINE_S",
+            "cooldown_s": "TRENDFLOW_S3_COOLDOWN_S",
+        }
+        values: dict[str, Any] = {}
+        try:
+            for field_name, var in names.items():
+                if env.get(var):
+                    values[field_name] = float(env[var])
+            if env.get("TRENDFLOW_S3_ATTEMPTS"):
+                values["attempts"] = int(env["TRENDFLOW_S3_ATTEMPTS"])
+        except ValueError as exc:
+            raise TrendFlowError(ErrorCode.CONFIG_ERROR, f"bad TRENDFLOW_S3_* bound: {exc}") from exc
+        limits = cls(**values)
+        bounds = (limits.connect_timeout_s, limits.read_timeout_s, limits.deadline_s)
+        if min(bounds) <= 0 or limits.attempts < 1:
+            raise TrendFlowError(ErrorCode.CONFIG_ERROR, "TRENDFLOW_S3_* bounds must be positive")
+        return limits
+
+
+def bounded_s3_options(options: dict[str, Any], limits: StorageLimits | None = None) -> dict[str, Any]:
+    """s3fs options with the timeouts and retry budget of `limits` (explicit settings win)."""
+    limits = limits or StorageLimits.from_env()
+    config = {
+        "connect_timeout": limits.connect_timeout_s,
+        "read_timeout": limits.read_timeout_s,
+        "retries": {"max_attempts": limits.attempts, "mode": "standard"},
+        **dict(options.get("config_kwargs") or {}),
+    }
+    return {**options, "config_kwargs": config}
 
 
 def s3_options_from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -47,9 +103,14 @@ def s3_options_from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
 class ResultStore:
     """A root (local folder or s3://bucket/prefix) and atomic, relative-path I/O under it."""
 
-    def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, root: str, storage_options: dict[str, Any] | None = None, limits: StorageLimits | None = None
+    ) -> None:
         protocol, _ = fsspec.core.split_protocol(root)
         self.protocol = protocol or "file"
+        self.limits = limits or StorageLimits.from_env()
+        self._down_until = 0.0
+        self._down_reason = ""
         if self.protocol == "s3" and storage_options is None:
             storage_options = s3_options_from_env()
         options = dict(storage_options or {})
@@ -57,12 +118,23 @@ class ResultStore:
             # Fresh listings every time: another worker may have written since.
             options.setdefault("use_listings_cache", False)
             options.setdefault("skip_instance_cache", True)
-        self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(self.protocol, **options)
+            options = bounded_s3_options(options, self.limits)
+        try:
+            self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(self.protocol, **options)
+        except (ValueError, ImportError) as exc:
+            raise TrendFlowError(ErrorCode.INVALID_REQUEST, f"unusable store {root!r}: {exc}") from exc
+        if self.protocol == "s3":
+            self.fs.retries = self.limits.attempts  # s3fs' own retry loop around botocore's
         self._root = self.fs._strip_protocol(root).rstrip("/")
         self.root_uri = root.rstrip("/") if protocol else os.path.abspath(root)
         self.is_local = isinstance(self.fs, LocalFileSystem)
         if self.is_local:
-            os.makedirs(self._root, exist_ok=True)
+            with self._guard("create", ""):
+                if os.path.exists(self._root) and not os.path.isdir(self._root):
+                    raise NotADirectoryError(f"{self._root} is a file, not a folder")
+                os.makedirs(self._root, exist_ok=True)
+                if not os.access(self._root, os.W_OK | os.X_OK):
+                    raise PermissionError(f"{self._root} is not writable")
 
     def __repr__(self) -> str:
         return f"ResultStore({self.root_uri!r})"
@@ -87,31 +159,64 @@ class ResultStore:
     # -- guarded calls ---------------------------------------------------------------------
     @contextmanager
     def _guard(self, action: str, rel: str) -> Iterator[None]:
-        try:
-            yield
-        except (FileNotFoundError, TrendFlowError):
-            raise
-        except _UNAVAILABLE as exc:
+        if self._down_until and time.monotonic() < self._down_until:
             raise TrendFlowError(
                 ErrorCode.STORAGE_UNAVAILABLE,
-                f"cannot {action} {self.uri(rel)}: {type(exc).__name__}: {exc}",
-            ) from exc
+                f"cannot {action} {self._uri_or_root(rel)}: store found unavailable moments ago "
+                f"({self._down_reason})",
+            )
+        try:
+            yield
+        except FileNotFoundError as exc:
+            if action == "create":
+                raise self._unavailable(action, rel, exc) from exc
+            raise
+        except TrendFlowError:
+            raise
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(action, rel, exc) from exc
         except Exception as exc:  # botocore/aiohttp errors do not share a base class
             if _looks_like_connection_error(exc):
-                raise TrendFlowError(
-                    ErrorCode.STORAGE_UNAVAILABLE,
-                    f"cannot {action} {self.uri(rel)}: {type(exc).__name__}: {exc}",
-                ) from exc
+                raise self._unavailable(action, rel, exc) from exc
             raise
+
+    def _unavailable(self, action: str, rel: str, exc: BaseException) -> TrendFlowError:
+        reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        if isinstance(exc, TimeoutError) and not str(exc):
+            reason = f"no answer within {self.limits.deadline_s:g} s"
+        if not self.is_local_protocol:
+            # A dead or hung endpoint: do not wait out the deadline again on the next call.
+            self._down_until = time.monotonic() + self.limits.cooldown_s
+            self._down_reason = reason
+        return TrendFlowError(
+            ErrorCode.STORAGE_UNAVAILABLE, f"cannot {action} {self._uri_or_root(rel)}: {reason}"
+        )
+
+    @property
+    def is_local_protocol(self) -> bool:
+        return self.protocol in ("file", "local")
+
+    def _uri_or_root(self, rel: str) -> str:
+        try:
+            return self.uri(rel)
+        except (AttributeError, TrendFlowError):
+            return str(rel)
+
+    def _call(self, method: Callable[..., Any], *args: Any, nbytes: int = 0, **kwargs: Any) -> Any:
+        """One filesystem call; on S3 under the operation deadline (fsspec cancels it after),
+        stretched for large payloads at `MIN_THROUGHPUT` bytes per second."""
+        if not self.is_local_protocol:
+            kwargs["timeout"] = self.limits.deadline_s + nbytes / MIN_THROUGHPUT
+        return method(*args, **kwargs)
 
     # -- reads -----------------------------------------------------------------------------
     def exists(self, rel: str) -> bool:
         with self._guard("check", rel):
-            return self.fs.exists(self.full_path(rel))
+            return self._call(self.fs.exists, self.full_path(rel))
 
     def read_bytes(self, rel: str) -> bytes:
         with self._guard("read", rel):
-            return self.fs.cat_file(self.full_path(rel))
+            return self._call(self.fs.cat_file, self.full_path(rel))
 
     def read_json(self, rel: str) -> Any:
         return json.loads(self.read_bytes(rel))
@@ -120,7 +225,7 @@ class ResultStore:
         """Names (not paths) directly under `rel`; empty when it does not exist."""
         with self._guard("list", rel):
             try:
-                entries = self.fs.ls(self.full_path(rel), detail=False)
+                entries = self._call(self.fs.ls, self.full_path(rel), detail=False)
             except FileNotFoundError:
                 return []
         base = self.full_path(rel)
@@ -130,7 +235,7 @@ class ResultStore:
         """Every file under `rel` (recursive), as store-relative paths."""
         with self._guard("list", rel):
             try:
-                entries = self.fs.find(self.full_path(rel))
+                entries = self._call(self.fs.find, self.full_path(rel))
             except FileNotFoundError:
                 return []
         out = [posixpath.relpath(e, self._root) for e in entries]
@@ -138,7 +243,7 @@ class ResultStore:
 
     def size(self, rel: str) -> int:
         with self._guard("stat", rel):
-            return int(self.fs.size(self.full_path(rel)))
+            return int(self._call(self.fs.size, self.full_path(rel)))
 
     # -- writes ----------------------------------------------------------------------------
     def write_bytes(self, rel: str, data: bytes) -> str:
@@ -159,7 +264,8 @@ class ResultStore:
                     if os.path.exists(tmp):
                         os.unlink(tmp)
             else:
-                self.fs.pipe_file(path, data)  # one PUT: visible whole or not at all
+                # one PUT: visible whole or not at all
+                self._call(self.fs.pipe_file, path, data, nbytes=len(data))
         return hashlib.sha256(data).hexdigest()
 
     def write_json(self, rel: str, obj: Any) -> str:
@@ -173,7 +279,7 @@ class ResultStore:
 
     def delete(self, rel: str, recursive: bool = False) -> None:
         with self._guard("delete", rel), suppress(FileNotFoundError):
-            self.fs.rm(self.full_path(rel), recursive=recursive)
+            self._call(self.fs.rm, self.full_path(rel), recursive=recursive)
 
 
 def _looks_like_connection_error(exc: BaseException) -> bool:
@@ -188,6 +294,9 @@ def _looks_like_connection_error(exc: BaseException) -> bool:
             "ServerDisconnectedError",
             "ConnectionClosedError",
             "ClientOSError",
+            "NoCredentialsError",
+            "PartialCredentialsError",
+            "FSTimeoutError",
         }
     )
 

@@ -25,7 +25,13 @@ from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.identity import utc_now
 from trendflow.events import log_event
 from trendflow.storage.layout import RunLayout
-from trendflow.storage.store import ResultStore, s3_options_from_env
+from trendflow.storage.store import (
+    MIN_THROUGHPUT,
+    ResultStore,
+    StorageLimits,
+    bounded_s3_options,
+    s3_options_from_env,
+)
 from trendflow.worker.config import WorkerSettings
 from trendflow.worker.payload import JobPayload, JobResult
 
@@ -75,14 +81,20 @@ def stage_source(video_source: str, scratch: Path, timeout_s: float = 600) -> st
         return video_source
     protocol = video_source.split("://", 1)[0]
     options: dict[str, Any] = s3_options_from_env() if protocol == "s3" else {}
+    limits = StorageLimits.from_env()
     if protocol == "s3":
         options.setdefault("skip_instance_cache", True)
-        options.setdefault("config_kwargs", {"connect_timeout": 10, "read_timeout": timeout_s})
+        options = bounded_s3_options(options, limits)
     target = scratch / "input" / Path(video_source.rstrip("/")).name
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         fs, path = fsspec.core.url_to_fs(video_source, **options)
-        fs.get_file(path, str(target))
+        if protocol == "s3":  # bounded: a hung endpoint fails within the deadline, not the job limit
+            size = fs.info(path, timeout=limits.deadline_s).get("size") or 0
+            deadline = min(timeout_s, limits.deadline_s + size / MIN_THROUGHPUT)
+            fs.get_file(path, str(target), timeout=deadline)
+        else:
+            fs.get_file(path, str(target))
     except FileNotFoundError as exc:
         raise TrendFlowError(ErrorCode.SOURCE_NOT_FOUND, f"no such staged video: {video_source}") from exc
     except Exception as exc:
