@@ -11,9 +11,15 @@ from typing import Annotated
 
 import click
 import typer
+
+try:  # typer >= 0.26 vendors click: its usage errors are not click's own classes
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click.exceptions import NoArgsIsHelpError, UsageError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from trendflow.console import print_error
 from trendflow.dataprocessor.component import PrivacyPolicy
 from trendflow.storage.store import ResultStore
 
@@ -118,27 +124,34 @@ def process(
         from trendflow.contracts.errors import HINTS
 
         if outcome.error_code:
-            stderr.print(
-                f"[red]error[/red] {outcome.error_code}: {outcome.error}\n{HINTS[outcome.error_code]}"
-            )
+            print_error(stderr, outcome.error_code, outcome.error or "", HINTS[outcome.error_code])
     typer.echo(json.dumps(summary))
     raise typer.Exit(0 if outcome.status == "success" else 1)
 
 
 def split_run_location(location: str, default_store: str) -> tuple[str, str]:
     """(store root, run dir) of a run given as an s3:// URI, a path inside the store, or a folder."""
+    from trendflow.contracts.errors import ErrorCode, TrendFlowError
+    from trendflow.storage.layout import MANIFEST, RUN_STATE
+
+    shape = "a run folder <store>/<platform>/<video>/<run_id>, or <platform>/<video>/<run_id> in --store"
     if "://" in location:
         parts = location.rstrip("/").split("/")
-        if len(parts) < 6:  # s3:, "", bucket, platform, video, run_id
-            raise typer.BadParameter(
-                f"{location} is not <store>/<platform>/<video>/<run_id>", param_hint="--resume"
-            )
+        if len(parts) < 6 or not all(parts[2:]):  # s3:, "", bucket, platform, video, run_id
+            raise TrendFlowError(ErrorCode.INVALID_REQUEST, f"--resume {location}: not {shape}")
         return "/".join(parts[:-3]), "/".join(parts[-3:])
     path = Path(location)
     if path.is_absolute() or (path.is_dir() and not (Path(default_store) / location).is_dir()):
         full = path.resolve()
+        if len(full.parts) < 5 or not any((full / name).is_file() for name in (RUN_STATE, MANIFEST)):
+            raise TrendFlowError(
+                ErrorCode.INVALID_REQUEST, f"--resume {location}: not {shape} (no {RUN_STATE} there)"
+            )
         return str(full.parents[2]), "/".join(full.parts[-3:])
-    return default_store, location.strip("/")
+    rel = location.strip("/")
+    if len([p for p in rel.split("/") if p]) != 3:
+        raise TrendFlowError(ErrorCode.INVALID_REQUEST, f"--resume {location}: not {shape}")
+    return default_store, rel
 
 
 @app.command()
@@ -155,8 +168,7 @@ def stats(
     try:
         report = collect_stats(ResultStore(store), profile=profile)
     except TrendFlowError as exc:
-        stderr.print(f"[red]error[/red] {exc.code}: {exc.message}\n{exc.hint}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(_fail_summary(exc.code, exc.message, exc.hint)) from exc
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:
@@ -185,7 +197,35 @@ register_predict_command(app)
 
 
 def main() -> None:
-    app()
+    """Every failure ends with a JSON summary on stdout and a typed code, never usage text or a
+    traceback: usage errors are `invalid_request`, an unexpected exception `internal` (its
+    traceback only with TRENDFLOW_DEBUG=1)."""
+    from trendflow.contracts.errors import ErrorCode, TrendFlowError
+
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        code = exc.exit_code
+    except UsageError as exc:
+        hint = f"See `{exc.ctx.command_path if exc.ctx else 'trendflow'} --help`."
+        code = _fail_summary(ErrorCode.INVALID_REQUEST, exc.format_message(), hint, exit_code=exc.exit_code)
+    except typer.Abort:
+        code = _fail_summary(ErrorCode.INTERNAL, "interrupted", "Run the command again.", exit_code=130)
+    except TrendFlowError as exc:
+        code = _fail_summary(exc.code, exc.message, exc.hint)
+    except Exception as exc:
+        if os.environ.get("TRENDFLOW_DEBUG") == "1":
+            raise
+        message = f"{type(exc).__name__}: {exc}"
+        code = _fail_summary(ErrorCode.INTERNAL, message, "This is a bug; run again with TRENDFLOW_DEBUG=1.")
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail_summary(code: str, message: str, hint: str, exit_code: int = 1) -> int:
+    print_error(stderr, code, message, hint)
+    typer.echo(json.dumps({"status": "error", "error_code": str(code), "error": message}))
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trendflow.batch.jobs import PlannedJob
@@ -111,9 +112,9 @@ def summary_table(rows: list[dict[str, Any]], max_rows: int = 50) -> Table:
     for row in ordered[:max_rows]:
         colour = {"success": "green", "error": "red"}.get(row["status"], "yellow")
         table.add_row(
-            f"{row['platform_id']}/{row['video_id']}" if row["video_id"] else str(row["source"]),
+            escape(f"{row['platform_id']}/{row['video_id']}" if row["video_id"] else str(row["source"])),
             f"[{colour}]{row['status']}[/{colour}]" + (" (cached)" if row.get("cache_hit") else ""),
-            str(row["error_code"] or ""),
+            escape(str(row["error_code"] or "")),
             str(row["retry_count"] or 0),
             str(row["run_id"] or ""),
             f"{row['duration_sec']:.1f}" if isinstance(row.get("duration_sec"), float) else "",
@@ -126,4 +127,4 @@ def summary_table(rows: list[dict[str, Any]], max_rows: int = 50) -> Table:
 def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(summary_table(rows))
     counts = status_counts(rows)
-    console.print(" ".join(f"{k}={v}" for k, v in counts.items()))
+    console.print(" ".join(f"{k}={v}" for k, v in counts.items()), markup=False)

@@ -37,6 +37,12 @@ class PrivacyPolicy:
     keep_media: bool = False
 
     def __post_init__(self) -> None:
+        days = self.raw_text_retention_days
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days <= 0):
+            raise TrendFlowError(
+                ErrorCode.INVALID_REQUEST,
+                f"raw_text_retention_days must be a positive whole number of days, got {days!r}",
+            )
         if self.keep_raw_text and not self.raw_text_retention_days:
             raise TrendFlowError(
                 ErrorCode.INVALID_REQUEST,

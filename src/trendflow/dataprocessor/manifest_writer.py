@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from trendflow.contracts.errors import ErrorCode
+from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.identity import RunIdentity, utc_now
 from trendflow.contracts.manifest import (
     ComponentRecord,
@@ -94,5 +94,18 @@ class ManifestWriter:
             self.manifest.finished_at = finished
             self.manifest.duration_sec = (finished - self.manifest.started_at).total_seconds()
             self.manifest.peak_rss_mb = peak_rss_mb
-        self.write()
+        try:
+            self.write()
+        except TrendFlowError as exc:
+            if exc.code is not ErrorCode.STORAGE_UNAVAILABLE or not self.store.is_local:
+                raise
+            self._replace_when_full()
         return self.manifest
+
+    def _replace_when_full(self) -> None:
+        """A full disk: free the `running` manifest's blocks, then write the final one compactly
+        (smaller than the indented one it replaces). If even that fails the manifest is absent,
+        never left saying `running`."""
+        data = Manifest.model_validate(self.manifest.model_dump()).model_dump_json().encode()
+        self.store.delete(self.layout.manifest)
+        self.store.write_bytes(self.layout.manifest, data)

@@ -442,9 +442,12 @@ class Run:
         try:  # state first: the journal is the record a resume trusts
             duration = (utc_now() - self.writer.manifest.started_at).total_seconds()
             self.recorder.finish(status, code, error, duration, self.sampler.peak_mb)
-            manifest = self.writer.finish(status, code, error, self.sampler.peak_mb)
         except TrendFlowError as exc:
             status, code, error = "error", exc.code, exc.message
+        try:  # the manifest must not stay `running` even when the state could not be written
+            manifest = self.writer.finish(status, code, error, self.sampler.peak_mb)
+        except TrendFlowError as exc:
+            status, code, error = "error", code or exc.code, error or exc.message
         finally:
             self.recorder.close()
         log_event(

@@ -29,7 +29,9 @@ _MODEL_CODES = {ErrorCode.MODEL_NOT_FOUND, ErrorCode.MODEL_LOAD_FAILED}
 def _fail(exc: TrendFlowError) -> None:
     # The generic hints of model codes are about the Triton model server, not forecast models.
     hint = "" if exc.code in _MODEL_CODES else f"\n{exc.hint}"
-    stderr.print(f"[red]error[/red] {exc.code}: {exc.message}{hint}")
+    from trendflow.console import print_error
+
+    print_error(stderr, exc.code, exc.message, hint.lstrip("\n") or None)
     typer.echo(json.dumps({"status": "error", "error_code": str(exc.code), "error": exc.message}))
     raise typer.Exit(1)
 
@@ -109,7 +111,7 @@ def predict(
     except TrendFlowError as exc:
         _fail(exc)
         return
-    stderr.print(f"predictions written to {path}")
+    stderr.print(f"predictions written to {path}", markup=False, highlight=False)
     typer.echo(json.dumps(doc.model_dump(mode="json")))
 
 

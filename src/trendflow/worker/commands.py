@@ -142,11 +142,14 @@ def batch(
                 bar.update(task, total=update.total, completed=done, description=text)
                 if not stderr.is_terminal and time.monotonic() - last_log[0] > 10:
                     last_log[0] = time.monotonic()
-                    stderr.print(f"batch: {done}/{update.total} done, {text}")
+                    stderr.print(f"batch: {done}/{update.total} done, {text}", markup=False)
 
             report = run_batch(video_list, settings, options, state_path, on_progress=on_progress)
     except TrendFlowError as exc:
-        stderr.print(f"[red]error[/red] {exc.code}: {exc.message}\n{exc.hint}")
+        from trendflow.console import print_error
+
+        print_error(stderr, exc.code, exc.message, exc.hint)
+        typer.echo(json.dumps({"status": "error", "error_code": str(exc.code), "error": exc.message}))
         raise typer.Exit(2) from exc
     rows = report.rows()
     print_summary(rows, stderr)

@@ -237,5 +237,8 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             if self._handle is not None:
-                self._handle.close()
-                self._handle = None
+                handle, self._handle = self._handle, None
+                try:
+                    handle.close()
+                except OSError as exc:  # a full disk: the append that could not land already failed
+                    logger.warning("journal of %s not closed cleanly: %s", self.run_dir, exc)
