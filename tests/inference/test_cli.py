@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -129,3 +130,58 @@ def test_ytdlp_sidecar_carries_counts(tmp_path):
     assert (platform, video) == ("youtube", "dQw4w9WgXcQ")
     assert facts["views"] == 1234 and facts["likes"] == 56 and facts["comments"] == 7
     assert facts["snapshot_at"].timestamp() == 1700086400 and facts["channel_id"] == "UCabc"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--views", "inf"), ("--views", "nan"), ("--likes", "-5"), ("--comments", "-inf"), ("--views", "1e999")],
+)
+def test_impossible_counts_are_invalid_before_any_model(project, tmp_path, option, value):
+    """Checked before the models are resolved: a missing bundle must not be the error reported."""
+    _, run_dir, args, _ = project
+    args = list(args)
+    args[args.index("--bundle") + 1] = str(tmp_path / "no-such-bundle")
+    if option in args:
+        args[args.index(option) + 1] = value
+    else:
+        args += [option, value]
+    result, doc = _invoke([run_dir, *args])
+    assert result.exit_code == 1
+    assert doc["error_code"] == "invalid_request", doc
+    assert option.lstrip("-") in doc["error"]
+
+
+def test_published_after_snapshot_is_invalid(project):
+    _, run_dir, args, _ = project
+    args = list(args)
+    args[args.index("--published-at") + 1] = "2100-01-01T00:00:00"
+    result, doc = _invoke([run_dir, *args])
+    assert result.exit_code == 1 and doc["error_code"] == "invalid_request"
+
+
+def _strict(text):
+    def reject(constant):
+        raise AssertionError(f"non-strict JSON constant {constant}")
+
+    return json.loads(text, parse_constant=reject)
+
+
+def test_predictions_are_strict_rounded_json_with_target_dates(project):
+    project_dir, run_dir, args, _ = project
+    out = project_dir / "out" / "strict.json"
+    args = list(args)
+    args[args.index("--views") + 1] = "1e15"  # a huge count stays finite and whole
+    result, doc = _invoke([run_dir, *args, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    written = _strict(out.read_text())
+    assert written == doc
+    snapshot_at = datetime.fromisoformat(doc["snapshot1"]["snapshot_at"])
+    for pred in doc["predictions"]:
+        expected = snapshot_at + timedelta(hours=pred["horizon_hours"])
+        assert datetime.fromisoformat(pred["target_date"]) == expected
+        assert pred["predicted_log1p_delta"] == round(pred["predicted_log1p_delta"], 4)
+        for key in ("predicted_delta", "predicted_count"):
+            assert float(pred[key]).is_integer(), (key, pred[key])
+        for key in ("delta_low", "delta_high", "count_low", "count_high"):
+            assert float(pred["interval"][key]).is_integer()
+        assert all(c["contribution"] == round(c["contribution"], 4) for c in pred["contributions"]["top"])

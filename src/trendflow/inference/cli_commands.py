@@ -64,7 +64,7 @@ def predict(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
     """Forecast views/likes growth of one video; writes predictions.json and prints it."""
-    from trendflow.inference.predict import predictions_path, write_predictions
+    from trendflow.inference.predict import predictions_json, predictions_path, write_predictions
     from trendflow.inference.service import (
         facts_from_sidecar,
         load_project_config,
@@ -112,7 +112,7 @@ def predict(
         _fail(exc)
         return
     stderr.print(f"predictions written to {path}", markup=False, highlight=False)
-    typer.echo(json.dumps(doc.model_dump(mode="json")))
+    typer.echo(predictions_json(doc))
 
 
 def _process(

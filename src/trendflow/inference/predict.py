@@ -6,13 +6,14 @@ import json
 import math
 import os
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.inference.features import FeatureRow
 from trendflow.inference.models import ForecastModel
 from trendflow.inference.schema import (
@@ -25,9 +26,19 @@ from trendflow.inference.schema import (
     TargetPrediction,
 )
 
+# predictions.json is strict JSON with sensible precision: log-scale values and contributions to
+# 4 decimals, counts and deltas to whole numbers. A log1p delta past this cap (e^50, far beyond
+# any platform's counts) is clipped so the derived counts stay finite.
+LOG_DECIMALS = 4
+MAX_LOG1P = 50.0
+
+
+def _log(value: float) -> float:
+    return round(float(min(max(value, -MAX_LOG1P), MAX_LOG1P)), LOG_DECIMALS)
+
 
 def _delta(log1p_delta: float) -> float:
-    return float(max(math.expm1(log1p_delta), 0.0))
+    return float(round(max(math.expm1(min(log1p_delta, MAX_LOG1P)), 0.0)))
 
 
 def _json_value(value: Any) -> float | str | None:
@@ -53,21 +64,24 @@ def predict_one(
         Contribution(
             feature=spec.features[i],
             value=_json_value(row.at[0, spec.features[i]]),
-            contribution=float(contrib[0][i]),
+            contribution=_log(contrib[0][i]),
         )
         for i in order
     ]
-    low = pred + model.interval.residual_low
-    high = pred + model.interval.residual_high
+    pred = _log(pred)
+    low = _log(pred + model.interval.residual_low)
+    high = _log(pred + model.interval.residual_high)
     start = getattr(facts, model.target, None)
 
     def count(delta: float) -> float | None:
-        return None if start is None else float(start) + delta
+        return None if start is None else float(round(float(start) + delta))
 
+    hours = model.horizon_hours
     return TargetPrediction(
         target=model.target,
         horizon=model.horizon,
-        horizon_hours=model.horizon_hours,
+        horizon_hours=hours,
+        target_date=facts.snapshot_at + timedelta(hours=hours) if hours is not None else None,
         predicted_log1p_delta=pred,
         predicted_delta=_delta(pred),
         predicted_count=count(_delta(pred)),
@@ -82,7 +96,7 @@ def predict_one(
             count_high=count(_delta(high)),
         ),
         model=model.ref,
-        contributions=Contributions(base_value=float(base[0]), top=top),
+        contributions=Contributions(base_value=_log(base[0]), top=top),
     )
 
 
@@ -112,9 +126,17 @@ def write_predictions(doc: PredictionsDocument, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".predictions-", dir=path.parent)
     with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(doc.model_dump(mode="json"), indent=2) + "\n")
+        handle.write(predictions_json(doc, indent=2) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def predictions_json(doc: PredictionsDocument, indent: int | None = None) -> str:
+    """Strict JSON (RFC 8259): a non-finite number is a bug, never written as Infinity/NaN."""
+    try:
+        return json.dumps(doc.model_dump(mode="json"), indent=indent, allow_nan=False)
+    except ValueError as exc:
+        raise TrendFlowError(ErrorCode.INTERNAL, f"predictions for {doc.video.video_id}: {exc}") from exc
 
 
 def predictions_path(root: str | Path, platform_id: str, video_id: str) -> Path:

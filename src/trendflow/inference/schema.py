@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PREDICTIONS_SCHEMA_VERSION = "1.0.0"
+PREDICTIONS_SCHEMA_VERSION = "1.1.0"  # 1.1: target_date per horizon; rounded numbers
 
 
 class _Strict(BaseModel):
@@ -29,19 +29,29 @@ class Snapshot1Facts(_Strict):
 
     snapshot_at: datetime = Field(description="When the counters were read (UTC).")
     published_at: datetime | None = None
-    views: float | None = Field(None, ge=0)
-    likes: float | None = Field(None, ge=0)
-    comments: float | None = Field(None, ge=0)
+    # Counts are finite and non-negative: inf, NaN or a negative count is an invalid request.
+    views: float | None = Field(None, ge=0, allow_inf_nan=False)
+    likes: float | None = Field(None, ge=0, allow_inf_nan=False)
+    comments: float | None = Field(None, ge=0, allow_inf_nan=False)
     channel_id: str | None = None
     title: str | None = Field(None, description="Used for text statistics only; never written out.")
     description: str | None = Field(None, description="Used for text statistics only; never written out.")
     tags: list[str] | None = None
     category: str | None = None
     language: str | None = None
-    duration_sec: float | None = Field(None, ge=0)
-    channel_subscriber_count: float | None = Field(None, ge=0)
+    duration_sec: float | None = Field(None, ge=0, allow_inf_nan=False)
+    channel_subscriber_count: float | None = Field(None, ge=0, allow_inf_nan=False)
 
     _utc_times = field_validator("snapshot_at", "published_at")(lambda cls, v: _utc(v))
+
+    @model_validator(mode="after")
+    def _published_before_snapshot(self) -> Snapshot1Facts:
+        if self.published_at is not None and self.published_at > self.snapshot_at:
+            raise ValueError(
+                f"published_at {self.published_at.isoformat()} is after snapshot_at "
+                f"{self.snapshot_at.isoformat()}: counters cannot be read before publication"
+            )
+        return self
 
     def public(self) -> dict:
         """The facts that may be written into predictions.json (no raw text)."""
@@ -94,6 +104,9 @@ class TargetPrediction(_Strict):
     predicted_delta: float
     predicted_count: float | None = Field(
         description="snapshot1 count + predicted delta (None: count unknown)"
+    )
+    target_date: datetime | None = Field(
+        None, description="snapshot_at + the horizon: the moment the prediction is about (UTC)."
     )
     interval: Interval
     model: ModelRef
