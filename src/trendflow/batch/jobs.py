@@ -81,6 +81,29 @@ def read_sidecar(path: str) -> dict[str, Any]:
     return data
 
 
+def run_metadata(sidecar: dict[str, Any], path: str) -> dict[str, Any]:
+    """Only what a run reads from a sidecar (the SourceInfo fields and the ids), never the rest
+    of, say, a yt-dlp info JSON. It travels in the queued message only; the batch ledger and the
+    Redis results never hold it (batch/state.py, worker/celery_app.py)."""
+    from pydantic import ValidationError
+
+    from trendflow.dataprocessor.sources import SourceSidecar, info_from_ytdlp, ytdlp_identity
+
+    try:
+        if "extractor_key" in sidecar or "extractor" in sidecar:
+            platform_id, video_id = ytdlp_identity(sidecar)
+            info = info_from_ytdlp(sidecar).model_dump()
+            normalized = SourceSidecar(**info, platform_id=platform_id, video_id=video_id)
+        else:
+            normalized = SourceSidecar.model_validate(sidecar)
+    except ValidationError as exc:
+        fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors(include_input=False)})
+        raise TrendFlowError(
+            ErrorCode.INVALID_REQUEST, f"metadata sidecar {path}: invalid fields {fields}"
+        ) from exc
+    return normalized.model_dump(mode="json", exclude_none=True)
+
+
 def identify(entry: VideoEntry, sidecar: dict[str, Any] | None) -> tuple[str, str]:
     """(platform_id, video_id) of an entry, without downloading anything."""
     platform_id, video_id = entry.platform_id, entry.video_id
@@ -135,6 +158,8 @@ def plan_job(
     try:
         sidecar = read_sidecar(entry.metadata) if entry.metadata else None
         platform_id, video_id = identify(entry, sidecar)
+        if sidecar is not None:
+            sidecar = run_metadata(sidecar, str(entry.metadata))
     except TrendFlowError as exc:
         return PlannedJob(
             key=f"source:{entry.source}", entry=entry, error=_entry_error(entry, profile, config_hash, exc)

@@ -107,6 +107,9 @@ def run_batch(
             report.results[job.key] = previous
             report.kept += 1
         elif (pending := state.pending_payload(job.key)) is not None and not options.force:
+            # The ledger has no sidecar text: a resubmission takes it from the list again.
+            metadata = job.payload.metadata if job.payload is not None else None
+            pending = pending.model_copy(update={"metadata": metadata})
             tracked[job.key] = TrackedJob(payload=pending, state=JobState.QUEUED)
             report.followed += 1
         else:

@@ -8,6 +8,7 @@ line per job key wins.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ class StateRecord(BaseModel):
     key: str
     at: datetime
     payload: JobPayload | None = None
+    metadata_sha256: str | None = None
     result: JobResult | None = None
 
 
@@ -77,7 +79,11 @@ class BatchState:
         self._apply(record)
 
     def record_submitted(self, key: str, payload: JobPayload) -> None:
-        self._append(StateRecord(event="submitted", key=key, at=utc_now(), payload=payload))
+        digest = metadata_digest(payload.metadata)
+        kept = payload.model_copy(update={"metadata": None})
+        self._append(
+            StateRecord(event="submitted", key=key, at=utc_now(), payload=kept, metadata_sha256=digest)
+        )
 
     def record_finished(self, key: str, result: JobResult) -> None:
         self._append(StateRecord(event="finished", key=key, at=utc_now(), result=result))
@@ -99,3 +105,9 @@ class BatchState:
             "error": sum(r.status == "error" for r in finished),
             "pending": sum(r.event == "submitted" for r in self.latest.values()),
         }
+
+
+def metadata_digest(metadata: dict[str, Any] | None) -> str | None:
+    if metadata is None:
+        return None
+    return hashlib.sha256(json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -76,7 +76,9 @@ def celery_config(settings: WorkerSettings) -> dict[str, object]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
         "result_expires": settings.result_expires_s,
-        "result_extended": True,
+        # Not extended: a result then holds only the JobResult, never the task's arguments (the
+        # payload's sidecar text lives in the queue only until the job is acknowledged).
+        "result_extended": False,
         "enable_utc": True,
         "timezone": "UTC",
     }
