@@ -196,6 +196,13 @@ register_predict_command(app)
 # ---- end of forecasts ------------------------------------------------------------------------------
 
 
+# ---- delete requests and retention (issue 12, SPEC 13): `trendflow delete`, `trendflow retention` ----
+from trendflow.privacy.cli_commands import register_privacy_commands  # noqa: E402
+
+register_privacy_commands(app)
+# ---- end of delete requests and retention ---------------------------------------------------------
+
+
 def main() -> None:
     """Every failure ends with a JSON summary on stdout and a typed code, never usage text or a
     traceback: usage errors are `invalid_request`, an unexpected exception `internal` (its
