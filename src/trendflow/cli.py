@@ -132,7 +132,6 @@ def process(
 def split_run_location(location: str, default_store: str) -> tuple[str, str]:
     """(store root, run dir) of a run given as an s3:// URI, a path inside the store, or a folder."""
     from trendflow.contracts.errors import ErrorCode, TrendFlowError
-    from trendflow.storage.layout import MANIFEST, RUN_STATE
 
     shape = "a run folder <store>/<platform>/<video>/<run_id>, or <platform>/<video>/<run_id> in --store"
     if "://" in location:
@@ -143,10 +142,8 @@ def split_run_location(location: str, default_store: str) -> tuple[str, str]:
     path = Path(location)
     if path.is_absolute() or (path.is_dir() and not (Path(default_store) / location).is_dir()):
         full = path.resolve()
-        if len(full.parts) < 5 or not any((full / name).is_file() for name in (RUN_STATE, MANIFEST)):
-            raise TrendFlowError(
-                ErrorCode.INVALID_REQUEST, f"--resume {location}: not {shape} (no {RUN_STATE} there)"
-            )
+        if len(full.parts) < 5:  # "/", "/tmp", ...: no <store>/<platform>/<video>/<run_id> there
+            raise TrendFlowError(ErrorCode.INVALID_REQUEST, f"--resume {location}: not {shape}")
         return str(full.parents[2]), "/".join(full.parts[-3:])
     rel = location.strip("/")
     if len([p for p in rel.split("/") if p]) != 3:
@@ -173,6 +170,35 @@ def stats(
         typer.echo(report.model_dump_json(indent=2))
     else:
         Console(width=None if sys.stdout.isatty() else 200).print(render_table(report))
+
+
+@app.command()
+def clean(
+    scratch: Annotated[
+        str | None,
+        typer.Option(help="Scratch root (env TRENDFLOW_SCRATCH, else <tmp>/trendflow-scratch)."),
+    ] = None,
+    max_age_s: Annotated[
+        float | None,
+        typer.Option(min=0, help="Also remove folders older than this (default: the job limit)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
+) -> None:
+    """Report and remove scratch (frames, downloads) that crashed or killed runs left behind."""
+    from trendflow.dataprocessor.scratch import clean_leftovers, default_root, find_leftovers
+
+    root = default_root(scratch)
+    leftovers = find_leftovers(root, max_age_s) if dry_run else clean_leftovers(root, max_age_s)
+    for leftover in leftovers:
+        stderr.print(
+            f"{'would remove' if dry_run else 'removed'} {leftover.path} ({leftover.reason}, "
+            f"{leftover.bytes / 1e6:.1f} MB, {leftover.age_s:.0f} s old)",
+            markup=False,
+            highlight=False,
+        )
+    total = sum(leftover.bytes for leftover in leftovers)
+    summary = {"status": "success", "scratch": str(root), "dry_run": dry_run, "folders": len(leftovers)}
+    typer.echo(json.dumps({**summary, "bytes": total}))
 
 
 # ---- queue execution (issue 5: docs/queue.md): `trendflow worker`, `trendflow batch` ----------

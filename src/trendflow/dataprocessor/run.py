@@ -20,7 +20,6 @@ import logging
 import shutil
 import signal
 import subprocess
-import tempfile
 import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -51,6 +50,7 @@ from trendflow.dataprocessor.graph import ComponentGraph, Profile, ResolvedCompo
 from trendflow.dataprocessor.manifest_writer import ManifestWriter
 from trendflow.dataprocessor.resources import RssSampler, measure
 from trendflow.dataprocessor.run_index import find_cached_run
+from trendflow.dataprocessor.scratch import clean_leftovers, default_root, new_scratch
 from trendflow.dataprocessor.segmenter import segment
 from trendflow.dataprocessor.sources import ResolvedSource, resolve_source
 from trendflow.dataprocessor.state import RunRecorder, StateSettings, faults
@@ -162,7 +162,14 @@ def process_video(request: ProcessRequest, progress: ProgressCallback | None = N
     except TrendFlowError as exc:
         return RunOutcome(status="error", error_code=exc.code, error=exc.message)
 
-    scratch = Path(tempfile.mkdtemp(prefix="trendflow-", dir=request.scratch_root))
+    root = default_root(request.scratch_root)
+    try:
+        clean_leftovers(root)  # frames a killed run left behind (dataprocessor/scratch.py)
+        scratch = new_scratch(root)
+    except OSError as exc:
+        return RunOutcome(
+            status="error", error_code=ErrorCode.STORAGE_UNAVAILABLE, error=f"scratch {root}: {exc}"
+        )
     try:
         return _process(request, profile, scratch, progress)
     finally:

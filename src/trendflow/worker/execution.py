@@ -11,10 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import shutil
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import fsspec
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.identity import utc_now
+from trendflow.dataprocessor.scratch import clean_leftovers, new_scratch
 from trendflow.events import log_event
 from trendflow.storage.layout import RunLayout
 from trendflow.storage.store import (
@@ -42,37 +41,13 @@ STAGED_PROTOCOLS = ("s3://", "gs://", "az://", "abfs://", "file://")
 
 
 def job_scratch(settings: WorkerSettings, run_id: str) -> Path:
-    """`<scratch>/job-<pid>-<run_id>-<rand>`: the pid lets a restarted worker find leftovers."""
-    path = Path(settings.scratch_root) / f"{SCRATCH_PREFIX}{os.getpid()}-{run_id}-{uuid.uuid4().hex[:6]}"
-    path.mkdir(parents=True, exist_ok=False)
-    return path
+    """`<scratch>/job-<pid>-<run_id>-<rand>` with its owner marker (dataprocessor/scratch.py)."""
+    return new_scratch(settings.scratch_root, SCRATCH_PREFIX, run_id)
 
 
-def clean_stale_scratch(scratch_root: str | Path) -> list[str]:
-    """Delete job folders whose process is gone (a worker killed mid-job leaves them behind)."""
-    root = Path(scratch_root)
-    removed: list[str] = []
-    if not root.is_dir():
-        return removed
-    for entry in root.iterdir():
-        if not entry.is_dir() or not entry.name.startswith(SCRATCH_PREFIX):
-            continue
-        pid_text = entry.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)):
-            continue
-        shutil.rmtree(entry, ignore_errors=True)
-        removed.append(entry.name)
-    return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def clean_stale_scratch(scratch_root: str | Path, max_age_s: float | None = None) -> list[str]:
+    """Delete job and run folders whose process is gone or that outlived the job time limit."""
+    return [leftover.path.name for leftover in clean_leftovers(scratch_root, max_age_s)]
 
 
 def stage_source(video_source: str, scratch: Path, timeout_s: float = 600) -> str:
@@ -155,6 +130,7 @@ def execute_job(
             cached = _cached_run(store, payload)
             if cached is not None:
                 return _finish(result, clock, cached)
+        clean_stale_scratch(settings.scratch_root, settings.job_time_limit_s)  # a killed job's frames
         scratch = job_scratch(settings, payload.run_id)
         outcome = run_job(_request(payload, store, scratch, retry_count))
         return _finish(result, clock, outcome)

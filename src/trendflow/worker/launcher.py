@@ -70,7 +70,7 @@ def run_worker(
 ) -> None:
     """Start the health companion, then run the Celery worker in this process until it stops."""
     os.makedirs(settings.scratch_root, exist_ok=True)
-    removed = clean_stale_scratch(settings.scratch_root)
+    removed = clean_stale_scratch(settings.scratch_root, settings.job_time_limit_s)
     if removed:
         log_event(logger, "stale_scratch_removed", count=len(removed), scratch=settings.scratch_root)
 
