@@ -51,7 +51,7 @@ from trendflow.dataprocessor.manifest_writer import ManifestWriter
 from trendflow.dataprocessor.resources import RssSampler, measure
 from trendflow.dataprocessor.run_index import find_cached_run
 from trendflow.dataprocessor.scratch import clean_leftovers, default_root, new_scratch
-from trendflow.dataprocessor.segmenter import segment
+from trendflow.dataprocessor.segmenter import RUN_WARNING_PREFIX, segment
 from trendflow.dataprocessor.sources import ResolvedSource, resolve_source
 from trendflow.dataprocessor.state import RunRecorder, StateSettings, faults
 from trendflow.dataprocessor.state.journal import run_has_state
@@ -561,6 +561,9 @@ class Run:
         record_fields: dict[str, Any] = {}
         if error is None:
             self.ctx.metadata = metadata
+            for warning in warnings:  # damaged media: said at run level too (docs/segmenter.md)
+                if warning.startswith(RUN_WARNING_PREFIX):
+                    self.writer.add_warning(warning)
             self.ctx.frames = FrameStore(frames_dir, metadata)
             self.ctx.audio_loader = lambda: _load_audio(frames_dir, metadata)
             record_fields = {

@@ -19,7 +19,13 @@ import numpy as np
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.identity import RunIdentity, file_sha256
-from trendflow.contracts.metadata import ComponentSampling, DecodeStats, FramesMetadata, SourceFacts
+from trendflow.contracts.metadata import (
+    AudioTrack,
+    ComponentSampling,
+    DecodeStats,
+    FramesMetadata,
+    SourceFacts,
+)
 from trendflow.dataprocessor.audio_extract import AudioExtraction
 from trendflow.dataprocessor.decode import (
     IO_TIMEOUT_SEC,
@@ -55,6 +61,14 @@ _FIRST_FRAME_PACKETS = 600  # packets a decodable stream must produce its first 
 _VFR_SPREAD = 1.5  # 95th / 5th percentile of frame intervals above which the rate is variable
 _REORDER_TAIL = 16  # presentation times at the end of the scan window that may lack B-frames
 _MIN_DECODED_SHARE = 0.5  # below this share of targets decodable, the media is invalid
+# Damaged-media thresholds (docs/segmenter.md, "Damaged media policy"). With decode errors, a
+# target whose nearest frame is off the grid stands in for a lost frame, so it counts as lost.
+MAX_LOST_SHARE = 0.5  # lost targets (missing, or off-grid in a damaged stream) above: invalid_media
+MAX_PACKET_ERROR_SHARE = 0.5  # rejected packets / (decoded frames + rejected) above: invalid_media
+WARN_LOST_SHARE = 0.1  # above (and not invalid): a run-level warning in the manifest
+WARN_PACKET_ERROR_SHARE = 0.05
+MIN_AUDIO_SHARE = 0.5  # decoded audio shorter than this share of the video: a run-level warning
+RUN_WARNING_PREFIX = "media damaged: "  # segmenter warnings the run lifts into manifest.warnings
 
 
 def _invalid(path: Path, why: str) -> TrendFlowError:
@@ -300,6 +314,7 @@ def segment(
         raise
     if audio_job is not None:
         audio, warnings = audio_job.finish()
+        warnings += _audio_damage(audio, facts.duration_sec)
     else:
         audio, warnings = None, ["the video has no audio track: audio=None, audio components report empty"]
     warnings += video_warnings
@@ -336,18 +351,46 @@ def segment(
     return metadata
 
 
+def damage_shares(stats: DecodeStats, wanted: int) -> tuple[float, float]:
+    """(share of targets lost, share of packets rejected) of one decode pass."""
+    damaged = stats.decode_errors + stats.corrupt_frames > 0
+    lost = stats.targets_missing + (stats.targets_off_grid if damaged else 0)
+    lost_share = lost / wanted if wanted else 0.0
+    seen = stats.frames_decoded + stats.decode_errors
+    return lost_share, (stats.decode_errors / seen if seen else 0.0)
+
+
+def _audio_damage(audio: AudioTrack | None, duration_sec: float) -> list[str]:
+    if audio is None:
+        return [f"{RUN_WARNING_PREFIX}the audio track could not be decoded; audio components report empty"]
+    if duration_sec > 0 and audio.duration_sec < MIN_AUDIO_SHARE * duration_sec:
+        return [
+            f"{RUN_WARNING_PREFIX}only {audio.duration_sec:.1f}s of audio decodable in a "
+            f"{duration_sec:.1f}s video"
+        ]
+    return []
+
+
 def _decode_warnings(outcome: DecodeOutcome, plan: SamplingPlan, path: Path) -> list[str]:
     """Damaged-stream policy: skip what cannot be decoded, fail when too little is left."""
     stats = outcome.stats
     wanted = plan.union_size
-    if wanted and (not outcome.union_times_sec or stats.targets_missing > wanted * (1 - _MIN_DECODED_SHARE)):
+    lost_share, error_share = damage_shares(stats, wanted)
+    too_damaged = lost_share > MAX_LOST_SHARE or error_share > MAX_PACKET_ERROR_SHARE
+    if wanted and (not outcome.union_times_sec or too_damaged):
         (outcome.frames_file).unlink(missing_ok=True)
         raise _invalid(
             path,
-            f"only {wanted - stats.targets_missing} of {wanted} sampled frames are decodable "
-            f"({stats.decode_errors} damaged packet(s)); the stream is too damaged to analyse",
+            f"{lost_share:.0%} of {wanted} sampled frames lost and {error_share:.0%} of packets rejected "
+            f"({stats.decode_errors} damaged packet(s)); the stream is too damaged to analyse "
+            f"(limits {MAX_LOST_SHARE:.0%} and {MAX_PACKET_ERROR_SHARE:.0%})",
         )
     warnings = []
+    if lost_share > WARN_LOST_SHARE or error_share > WARN_PACKET_ERROR_SHARE:
+        warnings.append(
+            f"{RUN_WARNING_PREFIX}{lost_share:.0%} of sampled frames lost or replaced by a distant frame, "
+            f"{error_share:.0%} of video packets rejected; features describe what survived"
+        )
     if stats.decode_errors:
         warnings.append(f"video: {stats.decode_errors} damaged packet(s) skipped")
     if stats.corrupt_frames:

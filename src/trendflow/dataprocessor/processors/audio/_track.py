@@ -10,6 +10,7 @@ from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.dataprocessor.component import RunContext
 
 NO_AUDIO_TRACK = "no_audio_track"
+AUDIO_UNDECODABLE = "audio_undecodable"  # the container has an audio stream; it did not decode
 EMPTY_AUDIO_TRACK = "empty_audio_track"
 
 
@@ -33,11 +34,13 @@ class AudioWindows:
 
 
 def load_audio(ctx: RunContext) -> AudioWindows | str:
-    """The track and its windows, or the empty reason ("no_audio_track" / "empty_audio_track")."""
+    """The track and its windows, or the empty reason ("no_audio_track", "audio_undecodable",
+    "empty_audio_track")."""
     samples = ctx.audio()
     track = ctx.metadata.audio if ctx.metadata is not None else None
     if samples is None and track is None:
-        return NO_AUDIO_TRACK
+        has_stream = ctx.metadata is not None and ctx.metadata.source.has_audio
+        return AUDIO_UNDECODABLE if has_stream else NO_AUDIO_TRACK
     if samples is None or track is None:
         raise TrendFlowError(
             ErrorCode.DEPENDENCY_MISSING,
