@@ -113,6 +113,31 @@ class MemoryHog(Component):
 
 
 @register
+class BatchBuffer(Component):
+    """A working buffer per batch, sized from the machine's RAM (`params.ram_share_per_frame` of it
+    per frame): a batch too large for the machine fails its allocation with a real MemoryError."""
+
+    name = "test_batch_buffer"
+    processor = "visual"
+
+    def run(self, ctx: RunContext) -> ComponentOutput:
+        import psutil
+
+        assert ctx.frames is not None
+        batch = int(self.spec.batching["batch_size"])
+        per_frame = int(psutil.virtual_memory().total * float(self.params["ram_share_per_frame"]))
+        means, sizes = [], []
+        for chunk in _batches(ctx.frame_indices(self.name), batch):
+            buffer = np.empty(per_frame * batch, dtype=np.uint8)  # address space only, never touched
+            del buffer
+            means.append(ctx.frames.get_batch(chunk).reshape(len(chunk), -1).mean(axis=1))
+            sizes.append(len(chunk))
+        return ComponentOutput(
+            arrays=masked("mean", np.concatenate(means)), units_processed=sum(sizes), batch_sizes=sizes
+        )
+
+
+@register
 class KilledChild(Component):
     """Its helper process is killed with SIGKILL, as the kernel's OOM killer does."""
 
@@ -143,6 +168,14 @@ def crash_graph() -> dict[str, Any]:
         "test_text_length": component("text", "text_item", []),
         "test_memory_hog": component("audio", "audio", ["segmenter"]),
         "test_killed_child": component("text", "text_item", []),
+        "test_batch_buffer": component(
+            "visual",
+            "frame",
+            ["segmenter"],
+            sampling={"count": 12},
+            batching={"batch_size": 16},
+            params={"ram_share_per_frame": 0.2},
+        ),
     }
     analysis = {"max_short_side": 96, "audio_sample_rate": 8000, "audio_window_sec": 1.0, "workers": 2}
     crash = ("segmenter", "test_frame_mean", "test_frame_energy", "test_audio_rms", "test_text_length")
@@ -163,6 +196,11 @@ def crash_graph() -> dict[str, Any]:
                     "test_frame_mean": {},
                     "test_memory_hog": {"required": False},
                 },
+            },
+            "oom_halving_test": {
+                "description": "an out of memory that a smaller batch avoids",
+                "analysis": analysis,
+                "components": {"segmenter": {}, "test_batch_buffer": {}},
             },
             "child_oom_test": {
                 "description": "a child process killed",

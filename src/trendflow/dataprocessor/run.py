@@ -44,6 +44,7 @@ from trendflow.contracts.manifest import ArtifactRef, ComponentRecord, Manifest,
 from trendflow.contracts.metadata import FramesMetadata
 from trendflow.contracts.npz_meta import NpzMeta, Producer, model_signature
 from trendflow.contracts.versions import SAMPLING_POLICY_VERSION, dataprocessor_version
+from trendflow.dataprocessor.adaptive_batch import run_halving
 from trendflow.dataprocessor.component import ComponentOutput, PrivacyPolicy, RunContext, component_class
 from trendflow.dataprocessor.frame_store import FrameStore
 from trendflow.dataprocessor.graph import ComponentGraph, Profile, ResolvedComponent
@@ -658,7 +659,7 @@ class Run:
         oom_rss: float | None = None
         with measure(self.sampler) as m:
             try:
-                output = cls(spec).run(self.ctx)
+                output = run_halving(spec, lambda s: cls(s).run(self.ctx), self._halved(name))
                 fields = self._store_output(spec, cls.schema_version, producer, output)
             except TrendFlowError as exc:
                 fields = {"status": "error", "error_code": exc.code, "error": exc.message}
@@ -690,6 +691,14 @@ class Run:
         if fields["status"] == "error" and not spec.required:
             self.writer.add_warning(f"optional component {name} failed: {fields['error']}")
         self._record(spec, started, m, producer, cls.schema_version, fields, oom_rss)
+
+    def _halved(self, name: str) -> Callable[[int, int, str], None]:
+        def note(old: int, new: int, why: str) -> None:
+            rss = self.sampler.current_mb()
+            self.recorder.batch_halved(name, old, new, rss, why)
+            log_event(logger, "batch_halved", **self._ids(), component=name, batch_size=new, rss_mb=rss)
+
+        return note
 
     def _store_output(
         self, spec: ResolvedComponent, schema_version: str, producer: Producer, output: ComponentOutput

@@ -49,6 +49,7 @@ class ComponentStats(BaseModel):
     batch_size_max: int | None = None
     oom_events: int = 0
     oom_rss_mb_max: float | None = None
+    batch_halvings: int = Field(0, description="Out-of-memory retries with half the batch (all runs).")
 
 
 class StatsReport(BaseModel):
@@ -77,7 +78,13 @@ def summarize_component(name: str, processor: str, states: list[ComponentState])
         1000 * s.duration_sec / s.units_processed for s in ran if s.units_processed and s.duration_sec
     ]
     batches = [b for s in ran for b in s.batch_sizes]
-    ooms = [s for s in states if s.oom_rss_mb is not None or s.error_code == "out_of_memory"]
+    ooms = [
+        s
+        for s in states
+        if s.oom_rss_mb is not None
+        or s.oom_retries
+        or s.error_code in ("out_of_memory", "insufficient_gpu_memory")
+    ]
     oom_rss = [s.oom_rss_mb for s in ooms if s.oom_rss_mb is not None]
     return ComponentStats(
         component=name,
@@ -98,6 +105,7 @@ def summarize_component(name: str, processor: str, states: list[ComponentState])
         batch_size_max=max(batches) if batches else None,
         oom_events=len(ooms),
         oom_rss_mb_max=max(oom_rss) if oom_rss else None,
+        batch_halvings=sum(s.oom_retries for s in states),
     )
 
 
@@ -164,6 +172,8 @@ def render_table(report: StatsReport) -> Table:
     for c in report.components:
         errors = ", ".join(f"{code} {n}" for code, n in c.error_codes.items()) or "-"
         oom = f"{c.oom_events} ({_fmt(c.oom_rss_mb_max, 0)} MB)" if c.oom_events else "0"
+        if c.batch_halvings:
+            oom += f", {c.batch_halvings} halved"
         table.add_row(
             c.component,
             c.processor,

@@ -116,7 +116,9 @@ class ProcessorStateManager:
         )
 
     def finished(self, name: str, outcome: ComponentState, oom_rss_mb: float | None = None) -> None:
-        payload = outcome.model_dump(mode="json", exclude={"attempts", "oom_rss_mb", "updated_at"})
+        payload = outcome.model_dump(
+            mode="json", exclude={"attempts", "oom_rss_mb", "oom_retries", "updated_at"}
+        )
         drafts = [EventDraft(3, self._subject(name), "component_finished", payload)]
         if oom_rss_mb is not None:
             drafts.insert(
@@ -129,6 +131,10 @@ class ProcessorStateManager:
                 ),
             )
         self._run.emit(drafts)
+
+    def batch_halved(self, name: str, old: int, new: int, rss_mb: float | None, error: str) -> None:
+        payload = {"batch_size": old, "next_batch_size": new, "rss_mb": rss_mb, "error": error}
+        self._run.emit([EventDraft(3, self._subject(name), "batch_halved", payload)])
 
     def reused(self, name: str, verified: str) -> None:
         self._run.emit([EventDraft(3, self._subject(name), "component_reused", {"verified": verified})])

@@ -49,6 +49,7 @@ EVENTS_BY_LEVEL: dict[int, frozenset[str]] = {
             "component_reused",
             "artifact_invalid",
             "out_of_memory",
+            "batch_halved",
         }
     ),
 }
@@ -67,6 +68,7 @@ EventName = Literal[
     "component_reused",
     "artifact_invalid",
     "out_of_memory",
+    "batch_halved",
 ]
 
 
@@ -106,6 +108,7 @@ class ComponentState(BaseModel):
     units_processed: int | None = None
     batch_sizes: list[int] = Field(default_factory=list)
     oom_rss_mb: float | None = Field(None, description="Process RSS when an out-of-memory was seen.")
+    oom_retries: int = Field(0, ge=0, description="Out-of-memory retries with a halved batch.")
     attempts: int = Field(0, ge=0, description="How many times the component was started.")
     reused: bool = Field(False, description="Kept from an earlier attempt after its sha256 matched.")
     device_used: str = "cpu"

@@ -163,6 +163,11 @@ class RunRecorder:
                 oom_rss_mb = record.peak_rss_mb
             self.manager.processor_of(record.name).finished(record.name, outcome, oom_rss_mb)
 
+    def batch_halved(self, name: str, old: int, new: int, rss_mb: float | None, error: str) -> None:
+        """An out-of-memory retried with a smaller batch (dataprocessor/adaptive_batch.py)."""
+        with self._timed():
+            self.manager.processor_of(name).batch_halved(name, old, new, rss_mb, error)
+
     def reused(self, name: str) -> ComponentRecord:
         """Journal that a verified component is kept; returns its manifest record."""
         with self._timed():

@@ -18,7 +18,7 @@ from trendflow.dataprocessor.state.models import (
 
 # Fields of ComponentState the journal's component_finished payload does not carry: they
 # accumulate across attempts and events instead.
-CARRIED_FIELDS = ("attempts", "oom_rss_mb")
+CARRIED_FIELDS = ("attempts", "oom_rss_mb", "oom_retries")
 
 
 def apply_run_event(state: RunState | None, event: StateEvent) -> RunState:
@@ -90,6 +90,7 @@ def apply_processor_event(state: ProcessorState, event: StateEvent) -> Processor
                 attempts=current.attempts + 1,
                 started_at=payload.get("started_at", event.ts),
                 oom_rss_mb=current.oom_rss_mb,
+                oom_retries=current.oom_retries,
             )
         case "component_finished":
             carried = {f: getattr(current, f) for f in CARRIED_FIELDS}
@@ -102,6 +103,9 @@ def apply_processor_event(state: ProcessorState, event: StateEvent) -> Processor
             current.reused = False
         case "out_of_memory":
             current.oom_rss_mb = payload.get("rss_mb")
+        case "batch_halved":
+            current.oom_retries += 1
+            current.oom_rss_mb = payload.get("rss_mb") or current.oom_rss_mb
     current.updated_at = event.ts
     state.components[name] = current
     state.last_seq = event.seq
