@@ -20,6 +20,7 @@ import psutil
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.metadata import AudioSegment, AudioTrack
+from trendflow.dataprocessor.state import faults
 
 AUDIO_FILE = "audio.npy"
 _MAX_LOGGED_ERRORS = 3
@@ -89,6 +90,7 @@ class AudioExtraction:
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
             )
         self._started = time.monotonic()
+        faults.crash_point("mid_audio_extract", "started")
         return self
 
     def cancel(self) -> None:

@@ -25,6 +25,7 @@ from av.video.reformatter import VideoReformatter
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.metadata import DecodeStats
+from trendflow.dataprocessor.state import faults
 
 # Decoders whose non-reference frames are B-frames that skip_frame="NONREF" can drop.
 NONREF_CODECS = frozenset({"h264", "hevc", "mpeg2video", "mpeg4", "mpeg1video"})
@@ -186,6 +187,7 @@ class _UnionWriter:
             self.out.append(self.convert(picked.frame))
             self.union_times.append(picked.time)
             self.last_serial = picked.serial
+            faults.crash_point("mid_decode", len(self.union_times))
         return len(self.union_times) - 1
 
     def _assign(self, picked: _Picked) -> None:

@@ -268,6 +268,7 @@ def _resume(
         recorder = RunRecorder.resume(request.store, layout, request.retry_count, request.state_settings)
     except TrendFlowError as exc:
         return RunOutcome(status="error", error_code=exc.code, error=exc.message)
+    faults.crash_point("during_resume", "recovered")
     state = recorder.state
     identity = state.run
     log_event(
@@ -425,6 +426,8 @@ class Run:
         with self.sampler:
             try:
                 recorded_metadata = self._plan_resume()
+                if self.resume_invalid is not None:
+                    faults.crash_point("during_resume", "planned")
                 self.writer.write()
                 if self._all_reusable():
                     self._reuse("segmenter")

@@ -249,6 +249,10 @@ class ResultStore:
     def write_bytes(self, rel: str, data: bytes) -> str:
         """Atomically write `data`; returns its sha256."""
         path = self.full_path(rel)
+        if os.environ.get("TRENDFLOW_FAULT_INJECT"):  # crash tests only (dataprocessor/state/faults.py)
+            from trendflow.dataprocessor.state import faults
+
+            faults.mid_store_write(self, rel, data)
         with self._guard("write", rel):
             if self.is_local:
                 folder = os.path.dirname(path)

@@ -11,6 +11,13 @@ comma-separated list of `point:subject` entries, for example
 - `mid_checkpoint:<k>`: during the k-th checkpoint (1-based), after the first state file.
 - `mid_journal_append:<seq>`: half of the line of event `seq` is in the journal (a torn line).
 - `before_finish:run`: every component done, the run not yet marked finished.
+- `mid_decode:<k>`: the k-th analysis frame is in the scratch frames file; decoding goes on no more.
+- `mid_audio_extract:started`: ffmpeg's audio extraction is running (it is orphaned, as in a crash).
+- `mid_store_write:<file name>[#n]`: the n-th (default first) store write of a file with that name:
+  locally half of the bytes are in the temp file next to it; on S3 the PUT never completes (S3
+  makes a PUT visible whole or not at all, so that is all a kill mid-PUT can leave).
+- `during_resume:recovered` / `during_resume:planned`: a resume, after recovering the state /
+  after deciding what to keep, before any work.
 
 SIGKILL cannot be caught: no `finally`, no atexit, no flush runs - exactly like the kernel's
 OOM killer or a lost machine.
@@ -42,6 +49,18 @@ def crash_point(point: str, subject: object) -> None:
     """Die here when `point:subject` is armed; otherwise do nothing."""
     if armed(point, subject):
         kill_now()
+
+
+_write_counts: dict[str, int] = {}
+
+
+def mid_store_write(store: ResultStore, rel: str, data: bytes) -> None:
+    """Called by `ResultStore.write_bytes` when fault injection is on: die inside this write if
+    `mid_store_write:<name>[#n]` is armed for it."""
+    name = os.path.basename(rel)
+    _write_counts[name] = count = _write_counts.get(name, 0) + 1
+    if armed("mid_store_write", f"{name}#{count}") or (count == 1 and armed("mid_store_write", name)):
+        torn_write(store, rel, data)
 
 
 def torn_write(store: ResultStore, rel: str, data: bytes) -> None:
