@@ -5,6 +5,7 @@ select_features -> fit_models -> evaluate_models -> (comparison, report, bundle,
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.dataset.schema import parse_duration
 from trendflow.training import report
 from trendflow.training.bundle import BundleInfo, ModelBundle, ModelCard, bundle_summary, model_key
-from trendflow.training.config import TrainingParams
+from trendflow.training.config import BLEND, TrainingParams
 from trendflow.training.features import FeatureSpec
 from trendflow.training.features import select_features as _select_features
 from trendflow.training.manifest import build_manifest
@@ -61,10 +62,12 @@ def evaluate_models(
 def build_comparison(
     metrics: pd.DataFrame, manifest: dict[str, Any], result: TrainingResult
 ) -> tuple[str, dict[str, Any]]:
-    table = report.comparison_table(metrics)
+    champions = result.champions()
+    table = report.comparison_table(metrics, champions)
+    censored = report.censored_table(metrics, champions)
     return (
-        report.comparison_markdown(table, manifest, result.skipped),
-        report.comparison_json(table, manifest, result.skipped),
+        report.comparison_markdown(table, manifest, result.skipped, censored),
+        report.comparison_json(table, manifest, result.skipped, censored),
     )
 
 
@@ -82,7 +85,7 @@ def build_report(
         if t.split == p.deploy_split
         for a, m in t.models.items()
     }
-    champions = {(t.target, t.horizon, t.split): t.champion for t in result.tasks}
+    champions = result.champions()
     return report.html_report(
         metrics,
         predictions,
@@ -113,6 +116,14 @@ def build_bundle(
                 & (test["split"] == task.split)
                 & (test["model"] == algorithm)
             ]
+            members = (
+                {
+                    model_key(task.target, task.horizon, task.split, a): w
+                    for a, w in task.blend_weights.items()
+                }
+                if algorithm == BLEND
+                else {}
+            )
             cards.append(
                 ModelCard(
                     key=key,
@@ -121,7 +132,8 @@ def build_bundle(
                     horizon_hours=parse_duration(task.horizon).total_seconds() / 3600.0,
                     split=task.split,
                     algorithm=algorithm,
-                    file=f"models/{key}{model.file_suffix}",
+                    file="" if members else f"models/{key}{model.file_suffix}",
+                    members=members,
                     sha256="",
                     best_iteration=model.best_iteration,
                     interval=task.intervals[algorithm],
@@ -157,6 +169,12 @@ def build_bundle(
         "trendflow.git_commit": manifest["git"]["commit"],
         "trendflow.synthetic_rows": manifest["synthetic_rows"],
         "trendflow.champions": summary["champions"],
+        **{
+            f"trendflow.tuned.{task.key}.{f.fold.name}": json.dumps(f.tuned_params, sort_keys=True)
+            for task in result.tasks
+            for f in task.folds
+            if f.tuned_params
+        },
     }
     return bundle, bundle, tags
 
