@@ -197,6 +197,9 @@ def assemble(
             t[col] = pd.Series(
                 (enriched["platform_id"] == "synthetic").to_numpy(dtype=bool), index=enriched.index
             )
+        elif col == "left_censored":  # only the trending importer can tell; False elsewhere
+            flag = enriched[col] if col in enriched.columns else pd.Series(False, index=enriched.index)
+            t[col] = flag.astype("boolean").fillna(False).astype(bool)
         elif col in enriched.columns:
             t[col] = enriched[col]
         elif col in rf.columns:

@@ -37,6 +37,7 @@ _STATIC = [
     "channel_subscriber_count",
     "channel_video_count",
     "channel_view_count",
+    "left_censored",
 ]
 
 

@@ -20,9 +20,10 @@ from kedro.io import AbstractDataset
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.inference.schema import ModelRef
-from trendflow.training.bundle import ModelCard, load_bundle
+from trendflow.training.bundle import ModelCard, card_prior, load_bundle
+from trendflow.training.config import library_of
 from trendflow.training.features import FeatureSpec
-from trendflow.training.models import FittedModel
+from trendflow.training.models import BlendModel, FittedModel
 from trendflow.training.train import Interval
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class ForecastModel:
     target: str
     horizon: str
     horizon_hours: float | None
-    model: FittedModel
+    model: FittedModel | BlendModel
     interval: Interval
     ref: ModelRef
 
@@ -96,8 +97,13 @@ def from_registry(
             meta = mlflow.models.get_model_info(uri).metadata or {}
             card = ModelCard.model_validate(meta["trendflow_model_card"])
             spec = FeatureSpec.model_validate(meta["trendflow_feature_spec"])
-            flavour = mlflow.catboost if card.algorithm == "catboost" else mlflow.lightgbm
-            native = flavour.load_model(uri)
+            if card.members:  # a blend: a pyfunc holding its members
+                model: FittedModel | BlendModel = mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+            else:
+                flavour = mlflow.catboost if library_of(card.algorithm) == "catboost" else mlflow.lightgbm
+                model = FittedModel(
+                    card.algorithm, flavour.load_model(uri), spec, card.best_iteration, card_prior(card)
+                )
         except (MlflowException, KeyError, ValueError, OSError) as exc:
             raise TrendFlowError(
                 ErrorCode.MODEL_LOAD_FAILED, f"cannot load {name}@{alias} (v{mv.version}): {exc}"
@@ -114,7 +120,6 @@ def from_registry(
             dataset_fingerprint=meta.get("trendflow_dataset_fingerprint"),
             trained_on_split=card.split,
         )
-        model = FittedModel(card.algorithm, native, spec, card.best_iteration)
         out.append(ForecastModel(card.target, card.horizon, card.horizon_hours, model, card.interval, ref))
     if not out:
         raise TrendFlowError(

@@ -91,14 +91,18 @@ class LightGBMParams(_Strict):
 class WalkForwardParams(_Strict):
     """Rolling-origin folds by snapshot1 time (docs/training.md, "Walk-forward evaluation").
 
-    Each distinct snapshot1 time after the first is an origin; the fold's test rows are the rows
-    at that origin, its training window every row whose target was already observed at the
-    origin (snapshot1 + horizon <= origin, when `embargo_horizon`). Inside the window, rows whose
+    Origins: every distinct snapshot1 time after the first when there are at most `max_folds`,
+    else the starts of `max_folds` equal blocks of the latest `test_fraction` of the rows. A fold
+    tests the rows from its origin to the next; its training window is every row whose target
+    was already observed at the origin (when `embargo_horizon`). Inside the window, rows whose
     channel is `valid` in `split_channel` are the fold's validation rows (early stopping and the
     champion choice), the rest train. Test rows of every fold are pooled.
     """
 
-    max_folds: int = Field(10, ge=1, description="the latest origins kept")
+    max_folds: int = Field(10, ge=1, description="at most this many folds (origins)")
+    test_fraction: float = Field(
+        0.3, gt=0, lt=1, description="with more distinct times than max_folds: the latest rows tested"
+    )
     embargo_horizon: bool = True
     min_train_rows: int = Field(30, ge=2)
     min_valid_rows: int = Field(5, ge=1)

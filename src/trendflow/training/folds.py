@@ -1,10 +1,13 @@
 """Train / valid / test rows of a (target, horizon, split scheme) task, as one or more folds.
 
 - `time`, `channel`: one fold from the table's `split_time` / `split_channel` column.
-- `walk_forward`: rolling-origin folds by snapshot1 time. Every distinct snapshot1 time after
-  the first is an origin; the fold tests the rows whose snapshot1 is the origin and trains on
-  the rows whose target was already observed at the origin (their horizon snapshot is not later
-  than the origin, `embargo_horizon`; otherwise every row with an earlier snapshot1). Inside that
+- `walk_forward`: rolling-origin folds by snapshot1 time. When the rows have at most
+  `max_folds` distinct snapshot1 times after the first (daily exports), each is an origin;
+  otherwise the latest `test_fraction` of the rows is cut into `max_folds` blocks of about equal
+  size and each block's first time is an origin. A fold tests the rows from its origin to the
+  next one and trains on the rows whose target was already observed at the origin (their horizon
+  snapshot is not later than the origin, `embargo_horizon`; otherwise every row with an earlier
+  snapshot1). Inside that
   window the rows whose channel is `valid` in `split_channel` validate (early stopping, blend
   weights, tuning, the champion), the others train. The test rows of all folds are pooled.
 
@@ -99,15 +102,18 @@ def walk_forward_folds(
         offset = np.timedelta64(int(parse_duration(horizon).total_seconds()), "s")
         observed = s1_ns + offset
     inner_valid = _split_values(table, WALK_FORWARD_VALID_COLUMN) == "valid"
-    origins = np.unique(s1_ns[present & ~np.isnat(s1_ns)])
+    origins = fold_origins(s1_ns[present & ~np.isnat(s1_ns)], wf.max_folds, wf.test_fraction)
     folds: list[Fold] = []
-    for origin in origins[1:]:
+    for i, origin in enumerate(origins):
         window = fit_ok & ((observed <= origin) if wf.embargo_horizon else (s1_ns < origin))
+        test = present & (s1_ns >= origin)
+        if i + 1 < len(origins):
+            test &= s1_ns < origins[i + 1]
         fold = Fold(
-            name=f"wf_{pd.Timestamp(origin).strftime('%Y%m%dT%H%M')}",
+            name=f"wf_{pd.Timestamp(origin).strftime('%Y%m%dT%H%M%S')}",
             train=window & ~inner_valid,
             valid=window & inner_valid,
-            test=present & (s1_ns == origin),
+            test=test,
             origin=pd.Timestamp(origin, tz="UTC").isoformat(),
         )
         c = fold.counts()
@@ -117,4 +123,16 @@ def walk_forward_folds(
             and c["test"] >= wf.min_test_rows
         ):
             folds.append(fold)
-    return folds[-wf.max_folds :]
+    return folds
+
+
+def fold_origins(times: np.ndarray, max_folds: int, test_fraction: float) -> np.ndarray:
+    """Sorted origins (see the module docstring) from the snapshot1 times of the task's rows."""
+    distinct = np.unique(times)
+    if len(distinct) - 1 <= max_folds:
+        return distinct[1:]
+    ordered = np.sort(times)
+    start = (1.0 - test_fraction) * len(ordered)
+    positions = [int(start + k * test_fraction * len(ordered) / max_folds) for k in range(max_folds)]
+    origins = np.unique(ordered[[min(max(p, 1), len(ordered) - 1) for p in positions]])
+    return origins[origins > distinct[0]]

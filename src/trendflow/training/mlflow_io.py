@@ -6,7 +6,8 @@
 - `MlflowModelBundleDataset`: a `ModelBundle` -> one MLflow model per bundled model, in its
   native flavour (catboost / lightgbm) with a signature built from the feature spec and the
   model card + feature spec in the model's metadata; each champion is registered as
-  `<prefix>-<target>-<horizon>` and gets the alias (default `champion`).
+  `<prefix>-<target>-<horizon>` and gets the alias (default `champion`). A `blend` is logged as
+  a pyfunc model (`BlendPyfunc`) whose artifacts are its members' native files.
 
 Their class names start with `Mlflow` and they honour `_logging_activated`, so kedro-mlflow's
 `disable_tracking` switches them off like its own datasets.
@@ -27,7 +28,10 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_TAG_VAL_LENGTH
 
-from trendflow.training.bundle import ModelBundle, ModelCard
+from trendflow.training.bundle import ModelBundle, ModelCard, card_prior
+from trendflow.training.config import library_of
+from trendflow.training.features import FeatureSpec
+from trendflow.training.models import BlendModel, FittedModel
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +103,7 @@ def signature_of(bundle: ModelBundle, card: ModelCard) -> ModelSignature:
     strings for CatBoost and as training-category indices (double) for LightGBM."""
     spec = bundle.info.feature_spec
     cats = set(spec.categorical)
-    cat_type = "string" if card.algorithm == "catboost" else "double"
+    cat_type = "string" if library_of(card.algorithm) == "catboost" else "double"
     inputs = Schema([ColSpec(cat_type if f in cats else "double", f, required=False) for f in spec.features])
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double", "log1p_delta")]))
 
@@ -159,13 +163,71 @@ class MlflowModelBundleDataset(_MlflowDataset):
 
     def _log_model(self, bundle: ModelBundle, card: ModelCard):
         model = bundle.model(card)
+        if card.members:
+            return _log_blend(bundle, card)
         common = {
             "name": card.key,
             "signature": signature_of(bundle, card),
             "metadata": model_metadata(bundle, card),
             # explicit requirements: inferring them imports the model in a subprocess (slow)
-            "pip_requirements": [f"{card.algorithm}=={version(card.algorithm)}"],
+            "pip_requirements": [f"{library_of(card.algorithm)}=={version(library_of(card.algorithm))}"],
         }
-        if card.algorithm == "catboost":
+        # An `_sh` model's native output is the residual over its prior (in the card's metadata).
+        if library_of(card.algorithm) == "catboost":
             return mlflow.catboost.log_model(model.native, **common)
         return mlflow.lightgbm.log_model(model.native, **common)
+
+
+class BlendPyfunc(mlflow.pyfunc.PythonModel):
+    """A `blend` in MLflow: artifact `blend.json` (feature spec, member cards, weights) and one
+    native file per member; `self.model` is the `BlendModel` once loaded."""
+
+    model: BlendModel | None = None
+
+    def load_context(self, context) -> None:
+        import json
+        from pathlib import Path
+
+        info = json.loads(Path(context.artifacts["blend.json"]).read_text())
+        spec = FeatureSpec.model_validate(info["feature_spec"])
+        members = []
+        for entry in info["members"]:
+            card = ModelCard.model_validate(entry["card"])
+            data = Path(context.artifacts[card.key]).read_bytes()
+            members.append(
+                (
+                    float(entry["weight"]),
+                    FittedModel.from_bytes(card.algorithm, data, spec, card.best_iteration, card_prior(card)),
+                )
+            )
+        self.model = BlendModel(members, spec)
+
+    def predict(self, context, model_input, params=None):
+        return self.model.predict(model_input)
+
+
+def _log_blend(bundle: ModelBundle, card: ModelCard):
+    import json
+    import tempfile
+    from pathlib import Path
+
+    cards = {c.key: c for c in bundle.info.models}
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts: dict[str, str] = {}
+        members = []
+        for key, weight in sorted(card.members.items()):
+            member = bundle.models[key]
+            path = Path(tmp) / f"{key}{member.file_suffix}"
+            path.write_bytes(member.to_bytes())
+            artifacts[key] = str(path)
+            members.append({"weight": weight, "card": cards[key].model_dump(mode="json")})
+        info = {"feature_spec": bundle.info.feature_spec.model_dump(mode="json"), "members": members}
+        (Path(tmp) / "blend.json").write_text(json.dumps(info))
+        artifacts["blend.json"] = str(Path(tmp) / "blend.json")
+        return mlflow.pyfunc.log_model(
+            name=card.key,
+            python_model=BlendPyfunc(),
+            artifacts=artifacts,
+            metadata=model_metadata(bundle, card),
+            pip_requirements=[f"catboost=={version('catboost')}", f"lightgbm=={version('lightgbm')}"],
+        )
