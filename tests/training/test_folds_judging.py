@@ -68,7 +68,9 @@ def test_walk_forward_is_pooled_and_left_censored_rows_leave_training(table):
     all_rows = test[(test["bucket"] == "all") & (test["model"] == "szabo_huberman")]
     assert int(all_rows["n"].iloc[0]) == sum(int(f.fold.test.sum()) for f in wf.folds)
     assert {"left_censored", "not_left_censored"} <= set(metrics["bucket"])
-    assert set(predictions.loc[predictions["split"] == "walk_forward", "fold"]) == {f.fold.name for f in wf.folds}
+    assert set(predictions.loc[predictions["split"] == "walk_forward", "fold"]) == {
+        f.fold.name for f in wf.folds
+    }
 
 
 def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():

@@ -13,13 +13,14 @@ from trendflow.training.features import select_features
 from trendflow.training.manifest import build_manifest
 from trendflow.training.train import evaluate_all, fit_all
 
-
 ALGORITHMS = ["catboost", "lightgbm", "lightgbm_sh", "blend"]
 
 
 @pytest.fixture(scope="module")
 def params():
-    return TrainingParams.parse(training_params(targets=["views", "likes"], horizons=["14d"], algorithms=ALGORITHMS))
+    return TrainingParams.parse(
+        training_params(targets=["views", "likes"], horizons=["14d"], algorithms=ALGORITHMS)
+    )
 
 
 @pytest.fixture(scope="module")

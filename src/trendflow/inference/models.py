@@ -38,6 +38,8 @@ class ForecastModel:
     model: FittedModel | BlendModel
     interval: Interval
     ref: ModelRef
+    # The training run's fitted feature transforms (PCA), applied unchanged to the feature row.
+    transforms: dict[str, Any] | None = None
 
 
 def from_bundle(path: str) -> list[ForecastModel]:
@@ -56,7 +58,13 @@ def from_bundle(path: str) -> list[ForecastModel]:
         )
         out.append(
             ForecastModel(
-                card.target, card.horizon, card.horizon_hours, bundle.model(card), card.interval, ref
+                card.target,
+                card.horizon,
+                card.horizon_hours,
+                bundle.model(card),
+                card.interval,
+                ref,
+                bundle.info.feature_transforms,
             )
         )
     if not out:
@@ -120,7 +128,12 @@ def from_registry(
             dataset_fingerprint=meta.get("trendflow_dataset_fingerprint"),
             trained_on_split=card.split,
         )
-        out.append(ForecastModel(card.target, card.horizon, card.horizon_hours, model, card.interval, ref))
+        transforms = meta.get("trendflow_feature_transforms")
+        out.append(
+            ForecastModel(
+                card.target, card.horizon, card.horizon_hours, model, card.interval, ref, transforms
+            )
+        )
     if not out:
         raise TrendFlowError(
             ErrorCode.MODEL_NOT_FOUND,
@@ -129,6 +142,11 @@ def from_registry(
             "(model_source: bundle / --bundle)",
         )
     return out
+
+
+def feature_transforms_of(models: list[ForecastModel]) -> dict[str, Any] | None:
+    """The fitted feature transforms of the models (those of the first that has them)."""
+    return next((m.transforms for m in models if m.transforms), None)
 
 
 def load_models(

@@ -66,7 +66,11 @@ class BundleInfo(BaseModel):
     bundle_id: str
     created_at: datetime
     deploy_split: str
+    selection_metric: str = "rmse"  # how the champions were chosen (on validation rows)
     feature_spec: FeatureSpec
+    # Fitted on training rows by the dataset pipeline (`feature_transforms`: the PCA of wide
+    # vectors), applied unchanged at inference. The category vocabularies are in feature_spec.
+    feature_transforms: dict[str, Any] | None = None
     manifest: ReproducibilityManifest
     models: list[ModelCard]
 

@@ -14,13 +14,12 @@ import pandas as pd
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.dataset.schema import parse_duration
-from trendflow.training import report
+from trendflow.training import mlflow_runs, report
 from trendflow.training.bundle import BundleInfo, ModelBundle, ModelCard, bundle_summary, model_key
 from trendflow.training.config import BLEND, TrainingParams
 from trendflow.training.features import FeatureSpec
 from trendflow.training.features import select_features as _select_features
 from trendflow.training.manifest import build_manifest
-from trendflow.training.metrics import mlflow_metrics
 from trendflow.training.train import TrainingResult, evaluate_all, fit_all
 
 log = logging.getLogger(__name__)
@@ -55,8 +54,16 @@ def fit_models(table: pd.DataFrame, feature_spec: dict[str, Any], params: dict[s
 def evaluate_models(
     result: TrainingResult, table: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """(every metric, test predictions, the parent run's few metrics: champions and baselines)."""
     metrics, predictions = evaluate_all(result, table, TrainingParams.parse(params))
-    return metrics, predictions, mlflow_metrics(metrics)
+    return metrics, predictions, mlflow_runs.parent_metrics(metrics, result)
+
+
+def build_child_runs(
+    metrics: pd.DataFrame, result: TrainingResult, manifest: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One MLflow child run per (target, horizon, algorithm) with only its own metrics."""
+    return mlflow_runs.child_runs(metrics, result, manifest)
 
 
 def build_comparison(
@@ -98,9 +105,14 @@ def build_report(
 
 
 def build_bundle(
-    result: TrainingResult, metrics: pd.DataFrame, manifest: dict[str, Any], params: dict[str, Any]
+    result: TrainingResult,
+    metrics: pd.DataFrame,
+    manifest: dict[str, Any],
+    params: dict[str, Any],
+    feature_transforms: dict[str, Any] | None = None,
 ) -> tuple[ModelBundle, ModelBundle, dict[str, Any]]:
-    """The deploy split's models as a bundle (returned twice: local directory and MLflow)."""
+    """The deploy split's models as a bundle (returned twice: local directory and MLflow), with
+    the dataset's fitted feature transforms (PCA) that inference applies unchanged."""
     p = TrainingParams.parse(params)
     test = metrics[(metrics["eval_split"] == "test") & (metrics["bucket"] == "all")]
     cards: list[ModelCard] = []
@@ -155,7 +167,9 @@ def build_bundle(
         bundle_id=bundle_id,
         created_at=created,
         deploy_split=p.deploy_split,
+        selection_metric=p.selection_metric,
         feature_spec=result.spec,
+        feature_transforms=feature_transforms,
         manifest=manifest,
         models=cards,
     )
@@ -163,6 +177,7 @@ def build_bundle(
     summary = bundle_summary(info)
     log.info("model bundle %s: champions %s", bundle_id, summary["champions"])
     tags = {
+        "mlflow.runName": f"{mlflow_runs.run_prefix(manifest)}-training",
         "trendflow.bundle_id": bundle_id,
         "trendflow.dataset_fingerprint": manifest["dataset_fingerprint"],
         "trendflow.training_config_digest": manifest["training_config_digest"],
