@@ -48,11 +48,7 @@ def run(project: Path, trending_path: str) -> dict:
     timings = {}
     for name in ("dataset", "training"):
         start = time.perf_counter()
-        # Kedro's rich log handler writes to stdout: keep stdout for the one JSON object.
-        with (
-            contextlib.redirect_stdout(sys.stderr),
-            KedroSession.create(project_path=project, env="trending", runtime_params=params) as session,
-        ):
+        with KedroSession.create(project_path=project, env="trending", runtime_params=params) as session:
             session.run(pipeline_names=[name])
         while mlflow.active_run() is not None:
             mlflow.end_run()
@@ -96,17 +92,22 @@ def main() -> None:
     parser.add_argument("--in-place", action="store_true", help="run in the project itself (rewrites data/)")
     args = parser.parse_args()
     trending = str(Path(args.trending_path).resolve())
-    if args.in_place:
-        result = run(ROOT, trending)
-    else:
-        with tempfile.TemporaryDirectory(prefix="trendflow-trending-") as tmp:
-            project = Path(tmp)
-            shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
-            shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("credentials*"))
-            (project / "src").mkdir()
-            (project / "data").mkdir()
-            result = run(project, trending)
+    # Kedro's rich log handler writes to stdout: keep stdout for the one JSON object.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = _run_somewhere(args.in_place, trending)
     print(json.dumps(result))
+
+
+def _run_somewhere(in_place: bool, trending: str) -> dict:
+    if in_place:
+        return run(ROOT, trending)
+    with tempfile.TemporaryDirectory(prefix="trendflow-trending-") as tmp:
+        project = Path(tmp)
+        shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+        shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("credentials*"))
+        (project / "src").mkdir()
+        (project / "data").mkdir()
+        return run(project, trending)
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def test_a_training_row_recomputed_through_inference_equals_the_table_row(built)
 
 
 def test_category_ids_and_titles_are_one_value(built):
-    table, snapshots, store, params, transforms = built
+    table, snapshots, store, params, _ = built
     assert canonical_category("1") == canonical_category("Film & Animation") == "Film & Animation"
     assert canonical_category(" 24 ") == "Entertainment" and canonical_category("34") == "Comedy"
     assert canonical_category("my own") == "my own" and canonical_category(None) is None

@@ -204,6 +204,8 @@ def _fit_catboost(
     }
     if mono is not None and any(mono):
         config["monotone_constraints"] = mono
+    if prior is not None:
+        config.setdefault("model_shrink_rate", 0.0)  # CatBoost cannot shrink with a baseline
     model = CatBoostRegressor(
         **config,
         random_seed=params.seed,
