@@ -247,8 +247,10 @@ def _fit_task(
         y_fold = _target(table, f.fold.valid, target, horizon)
         if BLEND in f.models:
             f.intervals[BLEND] = _interval(y_fold - f.valid_predictions[BLEND], params)
+    # ties (a blend of weight 0 or 1 is its member) go to the simpler, non-blend model
     champion = min(
-        valid_metrics, key=lambda a: (selection_score(valid_metrics[a], params.selection_metric), a)
+        valid_metrics,
+        key=lambda a: (selection_score(valid_metrics[a], params.selection_metric), a == BLEND, a),
     )
     counts = {k: sum(f.fold.counts()[k] for f in results) for k in ("train", "valid", "test")}
     log.info(
