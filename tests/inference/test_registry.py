@@ -63,15 +63,29 @@ def test_registered_champions_load_by_alias(tracking, inference_setup):
         sig = mlflow.models.get_model_info(m.ref.uri).signature
         assert sig.inputs.input_names() == bundle.info.feature_spec.features
 
-    # a second training registers version 2; moving the alias back changes what inference uses
+    # the same models again (same fingerprint, same validation rmse): version 2 does not beat
+    # version 1 on validation -> @challenger; version 1 stays @champion
     with mlflow.start_run():
         MlflowModelBundleDataset(registry={**registry, "log_all_models": False}).save(bundle)
-    assert {m.ref.version for m in from_registry("tf", "champion", tracking)} == {"2"}
+    assert {m.ref.version for m in from_registry("tf", "champion", tracking)} == {"1"}
+    assert {m.ref.version for m in from_registry("tf", "challenger", tracking)} == {"2"}
+    assert "does not beat champion v1" in client.get_model_version("tf-views-7d", "2").tags["promotion"]
+    # a better validation metric on the same fingerprint takes @champion
+    better_cards = [
+        c.model_copy(update={"valid_metrics": {**c.valid_metrics, "rmse": c.valid_metrics["rmse"] / 2}})
+        for c in bundle.info.models
+    ]
+    better = type(bundle)(info=bundle.info.model_copy(update={"models": better_cards}), models=bundle.models)
+    with mlflow.start_run():
+        MlflowModelBundleDataset(registry={**registry, "log_all_models": False}).save(better)
+    assert {m.ref.version for m in from_registry("tf", "champion", tracking)} == {"3"}
+    assert "beats champion v1" in client.get_model_version("tf-views-7d", "3").tags["promotion"]
+    # moving the alias back changes what inference uses
     client.set_registered_model_alias("tf-views-7d", "champion", "1")
     versions = {
         m.ref.name: m.ref.version for m in ForecastModelsDataset("registry", model_name_prefix="tf").load()
     }
-    assert versions == {"tf-views-7d": "1", "tf-likes-7d": "2"}
+    assert versions == {"tf-views-7d": "1", "tf-likes-7d": "3"}
 
 
 def test_no_registered_model_is_a_clear_error(tracking):

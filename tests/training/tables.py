@@ -108,7 +108,13 @@ PROJECT_PARAMS: dict[str, Any] = {
         "run_features": {"n_jobs": 1},
         "enrichment": {"enabled": False},
     },
-    "training": {**FAST_TRAINING, "targets": ["views", "likes"], "horizons": ["7d", "14d"]},
+    # catboost (native), lightgbm_sh (on the Szabo-Huberman prior) and their blend (a pyfunc in MLflow)
+    "training": {
+        **FAST_TRAINING,
+        "targets": ["views", "likes"],
+        "horizons": ["7d", "14d"],
+        "algorithms": ["catboost", "lightgbm_sh", "blend"],
+    },
     "inference": {"from_table": {"limit": 2}},
 }
 

@@ -24,22 +24,44 @@ def run(table_and_meta):
 def test_comparison_table_markdown_and_json(run):
     _, _, result, metrics, _, _, manifest = run
     md, js = nodes.build_comparison(metrics, manifest, result)
-    table = report.comparison_table(metrics)
+    table = report.comparison_table(metrics, result.champions())
     assert set(table["model"]) == {"catboost", "lightgbm", "szabo_huberman", "global_median"}
+    assert table.groupby(["target", "horizon", "split"])["champion"].sum().eq(1).all()
+    assert all(isinstance(r["champion"], bool) for r in js["rows"])
+    assert all("spearman_low" in r and "mae_high" in r for r in js["rows"])
+    assert {v["champion"] for v in js["verdicts"]} <= {"catboost", "lightgbm"}
     sh = table[table["model"] == "szabo_huberman"]
     assert (sh["spearman_gain_vs_sh"] == 0).all()
     assert md.startswith("# Training run") and "| views | 7d | time | catboost |" in md
+    assert "mae_gain_vs_sh" in md and "chosen on the VALIDATION rows" in md
     assert manifest["dataset_fingerprint"] in md
     json.dumps(js)  # strictly JSON-able (NaN -> null)
     assert {v["split"] for v in js["verdicts"]} == {"time", "channel"}
     assert all(isinstance(v["beats_szabo_huberman"], bool) for v in js["verdicts"])
 
 
-def test_mlflow_metric_names_carry_every_key(run):
-    flat = run[5]
-    assert "views/7d/catboost/channel/test/all/spearman" in flat
-    assert "views/7d/szabo_huberman/time/test/age_0-6h/rmse" in flat
+def test_parent_run_metrics_are_few_and_child_runs_hold_each_models_own(run):
+    _, _, result, metrics, _, flat, manifest = run
+    # parent: champion and baselines only, bucket all
+    assert "views/7d/channel/champion/test/spearman" in flat
+    assert "views/7d/time/szabo_huberman/valid/rmse" in flat
+    assert not any("/catboost/" in k or "age_" in k for k in flat)
     assert all(isinstance(v, float) and v == v for v in flat.values())
+    children = nodes.build_child_runs(metrics, result, manifest)
+    prefix = manifest["dataset_fingerprint"][:8]
+    assert {c["name"] for c in children} == {f"{prefix}-views-7d-{a}" for a in ("catboost", "lightgbm")}
+    for child in children:
+        algorithm = child["tags"]["trendflow.algorithm"]
+        assert (
+            "channel/test/all/spearman" in child["metrics"] and "time/valid/age_0-6h/rmse" in child["metrics"]
+        )
+        own = metrics[(metrics["model"] == algorithm) & (metrics["bucket"] == "all")]
+        assert (
+            child["metrics"]["channel/test/all/mae"]
+            == own[(own["split"] == "channel") & (own["eval_split"] == "test")]["mae"].item()
+        )
+        champion_of = set(filter(None, child["tags"]["trendflow.champion_of_splits"].split(",")))
+        assert champion_of == {t.split for t in result.tasks if t.champion == algorithm}
 
 
 def test_html_report_is_self_contained(run):

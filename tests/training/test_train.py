@@ -8,15 +8,19 @@ from tests.training.tables import training_params
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.pipelines.training import nodes
 from trendflow.training.bundle import ModelBundleDataset, load_bundle
-from trendflow.training.config import TrainingParams
+from trendflow.training.config import TrainingParams, library_of
 from trendflow.training.features import select_features
 from trendflow.training.manifest import build_manifest
 from trendflow.training.train import evaluate_all, fit_all
 
+ALGORITHMS = ["catboost", "lightgbm", "lightgbm_sh", "blend"]
+
 
 @pytest.fixture(scope="module")
 def params():
-    return TrainingParams.parse(training_params(targets=["views", "likes"], horizons=["14d"]))
+    return TrainingParams.parse(
+        training_params(targets=["views", "likes"], horizons=["14d"], algorithms=ALGORITHMS)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +38,48 @@ def test_every_task_is_trained_per_split_scheme(trained, params):
         (t, "14d", s) for t in ("views", "likes") for s in ("time", "channel")
     }
     for task in result.tasks:
-        assert set(task.models) == {"catboost", "lightgbm"}
-        assert task.champion == min(task.valid_metrics, key=lambda a: task.valid_metrics[a]["rmse"])
+        assert set(task.models) == set(ALGORITHMS)
+        # the champion is the best VALIDATION rmse (selection_metric), whatever the test rows say
+        best = min(m["rmse"] for m in task.valid_metrics.values())
+        assert task.valid_metrics[task.champion]["rmse"] == best
+        if task.champion == "blend":  # a tie goes to the member, not the blend
+            assert all(m["rmse"] > best for a, m in task.valid_metrics.items() if a != "blend")
         for iv in task.intervals.values():
             assert iv.residual_low <= iv.residual_high and iv.level == 0.9
         assert 1 <= task.models["catboost"].best_iteration <= 60
     test = metrics[(metrics["eval_split"] == "test") & (metrics["bucket"] == "all")]
-    assert set(test["model"]) == {"catboost", "lightgbm", "global_median", "szabo_huberman"}
+    assert set(test["model"]) == {*ALGORITHMS, "global_median", "szabo_huberman"}
     assert set(predictions["split"]) == {"time", "channel"}
+    # seeded bootstrap intervals bracket the point estimates of every test row
+    assert (test["mae_low"] <= test["mae"]).all() and (test["mae"] <= test["mae_high"]).all()
+    rho = test.dropna(subset=["spearman"])
+    assert (rho["spearman_low"] <= rho["spearman"] + 1e-9).all()
+    assert (rho["spearman"] <= rho["spearman_high"] + 1e-9).all()
+
+
+def test_prior_models_add_the_szabo_huberman_line_to_their_trees(trained, table_and_meta):
+    table = table_and_meta[0].head(40)
+    result, _, _ = trained
+    model = result.tasks[0].models["lightgbm_sh"]
+    prior = result.tasks[0].baselines["szabo_huberman"]
+    assert model.prior == prior
+    trees = model.native.predict(model.matrix(table), num_iteration=model.best_iteration)
+    np.testing.assert_allclose(model.predict(table), trees + prior.predict(table))
+    contrib, base = model.contributions(table)
+    np.testing.assert_allclose(contrib.sum(axis=1) + base, model.predict(table), atol=1e-9)
+
+
+def test_blend_is_a_validation_weighted_mix_of_a_catboost_and_a_lightgbm(trained, table_and_meta):
+    table = table_and_meta[0].head(40)
+    result, _, _ = trained
+    for task in result.tasks:
+        weights = task.blend_weights
+        assert len(weights) == 2 and abs(sum(weights.values()) - 1) < 1e-9
+        assert {library_of(a) for a in weights} == {"catboost", "lightgbm"}
+        expected = sum(w * task.models[a].predict(table) for a, w in weights.items())
+        np.testing.assert_allclose(task.models["blend"].predict(table), expected)
+        contrib, base = task.models["blend"].contributions(table)
+        np.testing.assert_allclose(contrib.sum(axis=1) + base, expected, atol=1e-9)
 
 
 def test_models_beat_the_baselines_on_the_known_signal(trained):
@@ -92,11 +130,13 @@ def test_bundle_round_trip_gives_identical_predictions(tmp_path, table_and_meta,
     assert [c.key for c in loaded.info.models] == [c.key for c in bundle.info.models]
     assert {c.split for c in loaded.info.models} == {"time"}  # the deploy split only
     assert len(loaded.info.champions()) == 2
+    blends = [c for c in loaded.info.models if c.algorithm == "blend"]
+    assert blends and all(c.members and not c.file for c in blends)
     for card in loaded.info.models:
         original = bundle.models[card.key].predict(table.head(30))
         np.testing.assert_array_equal(loaded.models[card.key].predict(table.head(30)), original)
     # tampered weights are refused
-    card = loaded.info.models[0]
+    card = next(c for c in loaded.info.models if c.file)
     path = tmp_path / "bundle" / card.file
     path.write_bytes(path.read_bytes()[:-1] + b"x")
     with pytest.raises(TrendFlowError) as err:

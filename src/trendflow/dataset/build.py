@@ -22,7 +22,8 @@ from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.versions import dataprocessor_version
 from trendflow.dataset.enrichment import enrich_channels
 from trendflow.dataset.kedro_datasets import table_to_parquet_bytes
-from trendflow.dataset.run_features import RunFeatures, apply_pca, build_run_features
+from trendflow.dataset.pca import PcaModel, fit_pca_model, transform_pca
+from trendflow.dataset.run_features import RunFeatures, build_run_features
 from trendflow.dataset.schema import (
     ID_COLUMNS,
     KEY,
@@ -173,23 +174,42 @@ def _fractions_info(p: dict[str, Any]) -> dict[str, float]:
 
 
 # -- step 5: assemble --------------------------------------------------------------------------
+def _vectors(enriched: pd.DataFrame, run_features: RunFeatures) -> dict[str, np.ndarray]:
+    return {
+        name: mat[[run_features.frame.index.get_loc(i) for i in enriched.index]]
+        for name, mat in run_features.vectors.items()
+    }
+
+
+def fit_feature_transforms(
+    enriched: pd.DataFrame, run_features: RunFeatures, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The fitted PCA of every wide vector (training rows: `train` in both split columns) as a
+    JSON-able artifact, applied unchanged by `assemble` and at inference."""
+    p = params.get("run_features", {}) or {}
+    fit_rows = ((enriched["split_time"] == "train") & (enriched["split_channel"] == "train")).to_numpy(
+        dtype=bool
+    )
+    model = fit_pca_model(_vectors(enriched, run_features), fit_rows, int(p.get("pca_components", 8)))
+    return {"pca": model.model_dump(mode="json")}
+
+
 def assemble(
     enriched: pd.DataFrame,
     run_features: RunFeatures,
     params: dict[str, Any],
     build_info: dict[str, Any],
+    feature_transforms: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The table. `feature_transforms` (from `fit_feature_transforms`, or a model bundle's at
+    inference) projects the wide vectors; None fits them here on this table's training rows."""
     rf = run_features.frame.loc[enriched.index].copy()
-    p = params.get("run_features", {}) or {}
-    k = int(p.get("pca_components", 8))
-    fit_rows = ((enriched["split_time"] == "train") & (enriched["split_channel"] == "train")).to_numpy(
-        dtype=bool
-    )
-    vectors = {
-        name: mat[[run_features.frame.index.get_loc(i) for i in enriched.index]]
-        for name, mat in run_features.vectors.items()
-    }
-    pca_info = apply_pca(rf, vectors, fit_rows, k) if vectors else {}
+    given = feature_transforms is not None
+    transforms = feature_transforms if given else fit_feature_transforms(enriched, run_features, params)
+    pca_model = PcaModel.model_validate(transforms["pca"])
+    vectors = _vectors(enriched, run_features)
+    pca_warnings = transform_pca(rf, vectors, pca_model) if vectors else []
+    pca_info = pca_model.info() if vectors else {}
 
     t: dict[str, Any] = {}
     for col in ID_COLUMNS:
@@ -197,6 +217,9 @@ def assemble(
             t[col] = pd.Series(
                 (enriched["platform_id"] == "synthetic").to_numpy(dtype=bool), index=enriched.index
             )
+        elif col == "left_censored":  # only the trending importer can tell; False elsewhere
+            flag = enriched[col] if col in enriched.columns else pd.Series(False, index=enriched.index)
+            t[col] = flag.astype("boolean").fillna(False).astype(bool)
         elif col in enriched.columns:
             t[col] = enriched[col]
         elif col in rf.columns:
@@ -319,7 +342,11 @@ def assemble(
         "splits": build_info["splits"],
         "enrichment": build_info["enrichment"],
         "runs": run_features.info,
-        "pca": {"fit_rows": "split_time == train and split_channel == train", "arrays": pca_info},
+        "pca": {
+            "fit_rows": "split_time == train and split_channel == train",
+            "arrays": pca_info,
+            **({"fitted": "given (feature_transforms)", "warnings": pca_warnings} if given else {}),
+        },
         "sources": build_info.get("sources", {}),
         "snapshots": build_info.get("snapshots", {}),
         "versions": versions(),
@@ -377,6 +404,7 @@ def build_training_table(
     storage_options: dict | None = None,
     sources: dict[str, Any] | None = None,
     snapshots_report: dict[str, Any] | None = None,
+    feature_transforms: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     s1, s1_info = build_snapshot1(snapshots, params)
     rf = run_features_for(s1, store, params, storage_options)
@@ -387,4 +415,4 @@ def build_training_table(
         "sources": {**(sources or {}), "snapshots_fingerprint": snapshots_fingerprint(snapshots)},
         "snapshots": snapshots_report or {},
     }
-    return assemble(enriched, rf, params, info)
+    return assemble(enriched, rf, params, info, feature_transforms)

@@ -30,6 +30,7 @@ OPTIONAL_SNAPSHOT_COLUMNS = [
     "channel_subscriber_count",
     "channel_video_count",
     "channel_view_count",
+    "left_censored",  # trending importer: already trending on an export's first day
 ]
 COUNTER_COLUMNS = ["views", "likes", "comments"]
 CHANNEL_STAT_COLUMNS = ["channel_subscriber_count", "channel_video_count", "channel_view_count"]
@@ -51,6 +52,7 @@ ID_COLUMNS = [
     "run__present",
     "run__missing_reason",
     "synthetic",
+    "left_censored",
 ]
 SPLIT_COLUMNS = ["split_time", "split_channel"]
 SPLIT_VALUES = ("train", "valid", "test", "excluded")

@@ -111,6 +111,8 @@ def normalize_snapshots(
         df["published_at"] = to_utc(df["published_at"])
     if "tags" in df.columns:
         df["tags"] = df["tags"].map(_join_tags)
+    if "left_censored" in df.columns:
+        df["left_censored"] = df["left_censored"].astype("boolean").fillna(False).astype(bool)
     for col in _STRING_OPTIONAL & set(df.columns):
         values = df[col].astype("string").str.strip()
         # an empty tag list is a fact (no tags); other empty strings mean unknown

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trendflow.dataset.categories import canonical_categories
 from trendflow.dataset.schema import (
     KEY,
     SNAPSHOT1_TEXT_PREFIX,
@@ -37,6 +38,7 @@ _STATIC = [
     "channel_subscriber_count",
     "channel_video_count",
     "channel_view_count",
+    "left_censored",
 ]
 
 
@@ -100,8 +102,11 @@ def snapshot1_features(s1: pd.DataFrame) -> pd.DataFrame:
     f["snapshot1__duration_sec"] = (
         s1["duration_sec"].astype("float64") if "duration_sec" in s1 else np.full(len(s1), np.nan)
     )
+    # ids ("1") and titles ("Film & Animation") are one value (categories.py)
     f["category"] = (
-        s1["category"].astype("string") if "category" in s1 else pd.array([pd.NA] * len(s1), dtype="string")
+        canonical_categories(s1["category"])
+        if "category" in s1
+        else pd.array([pd.NA] * len(s1), dtype="string")
     )
     f["snapshot1__language"] = (
         s1["language"].astype("string") if "language" in s1 else pd.array([pd.NA] * len(s1), dtype="string")

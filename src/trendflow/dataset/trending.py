@@ -14,6 +14,11 @@ what the real files contain: a last row cut off in the middle (dropped), rows wi
 number of fields, ids mangled by spreadsheets (`#NAME?`), duplicated rows and the same video in
 several countries' files (one snapshot kept per time, see `normalize_snapshots`). It logs a
 warning with the count of every kind of defect and returns them as a report.
+
+Left censoring: a video already trending on the first day of an export may have been trending
+before it: its first row there is not its first appearance. Every row of such a video gets
+`left_censored = True` (the dataset build keeps the column, training can leave those rows out,
+`training.exclude_left_censored`, and reports them apart).
 """
 
 from __future__ import annotations
@@ -142,6 +147,15 @@ def frame_from_rows(header: list[str], rows: list[list[str]], country: str | Non
     return out
 
 
+def _left_censored(raw: pd.DataFrame) -> pd.Series:
+    """True for every row of a video whose first snapshot (over all files) is the first day of
+    the export file it came from."""
+    first = raw.groupby("video_id")["snapshot_at"].transform("min")
+    at_start = (raw["snapshot_at"] == first) & (raw["snapshot_at"] == raw["_export_start"])
+    flagged = set(raw.loc[at_start.fillna(False).to_numpy(dtype=bool), "video_id"].dropna())
+    return raw["video_id"].isin(flagged).fillna(False).astype(bool)
+
+
 def expand_paths(path: str | list[str], storage_options: dict | None = None) -> list[str]:
     """A file, a folder (every *.csv in it), a glob, or a list of those; sorted, deterministic."""
     paths = [path] if isinstance(path, str) else list(path)
@@ -181,6 +195,7 @@ def import_trending(
         if not header:
             continue
         frame = frame_from_rows(header, rows, country)
+        frame["_export_start"] = frame["snapshot_at"].min()
         report["files"][posixpath.basename(file)] = {
             "format": detect_format(header),
             "country": country,
@@ -193,6 +208,8 @@ def import_trending(
     if not frames:
         raise TrendFlowError(ErrorCode.SOURCE_NOT_FOUND, f"no trending rows read from {path}")
     raw = pd.concat(frames, ignore_index=True)
+    raw["left_censored"] = _left_censored(raw)
+    raw = raw.drop(columns="_export_start")
     multi_country = raw.dropna(subset=["country"]).groupby("video_id")["country"].nunique()
     report["countries"] = sorted(raw["country"].dropna().unique().tolist())
     report["videos_in_several_countries"] = int((multi_country > 1).sum())
@@ -208,6 +225,9 @@ def import_trending(
         "videos_in_several_countries": report["videos_in_several_countries"],
     }
     report["defects"] = defects
+    report["left_censored_videos"] = int(
+        snapshots.drop_duplicates(["platform_id", "video_id"])["left_censored"].sum()
+    )
     if any(defects.values()):
         log.warning(
             "trending import of %d file(s), countries %s: %s; kept %d snapshots of %d videos",

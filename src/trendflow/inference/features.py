@@ -111,7 +111,10 @@ def build_feature_row(
     dataset_params: dict[str, Any],
     run_dir: str | None = None,
     require_run: bool = True,
+    feature_transforms: dict[str, Any] | None = None,
 ) -> FeatureRow:
+    """The video's table row. `feature_transforms` (the model bundle's) projects its wide vectors
+    with the training PCA; without them a one-row build cannot fit one and the PCA columns are NaN."""
     warnings: list[str] = []
     if run_dir is None:
         run_dir = latest_run_dir(store, platform_id, video_id)
@@ -123,7 +126,10 @@ def build_feature_row(
         )
     snapshots = snapshot_row(platform_id, video_id, facts)
     view = _OneRunView(store, run_dir or f"{platform_id}/{video_id}/-")
-    table, _meta = build_training_table(snapshots, view, _inference_params(dataset_params))
+    table, meta = build_training_table(
+        snapshots, view, _inference_params(dataset_params), feature_transforms=feature_transforms
+    )
+    warnings.extend(meta.get("pca", {}).get("warnings", []))
     row = table.iloc[[0]].reset_index(drop=True)
     if require_run and not bool(row.at[0, "run__present"]):
         raise TrendFlowError(

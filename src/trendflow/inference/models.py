@@ -20,9 +20,10 @@ from kedro.io import AbstractDataset
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.inference.schema import ModelRef
-from trendflow.training.bundle import ModelCard, load_bundle
+from trendflow.training.bundle import ModelCard, card_prior, load_bundle
+from trendflow.training.config import library_of
 from trendflow.training.features import FeatureSpec
-from trendflow.training.models import FittedModel
+from trendflow.training.models import BlendModel, FittedModel
 from trendflow.training.train import Interval
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,11 @@ class ForecastModel:
     target: str
     horizon: str
     horizon_hours: float | None
-    model: FittedModel
+    model: FittedModel | BlendModel
     interval: Interval
     ref: ModelRef
+    # The training run's fitted feature transforms (PCA), applied unchanged to the feature row.
+    transforms: dict[str, Any] | None = None
 
 
 def from_bundle(path: str) -> list[ForecastModel]:
@@ -55,7 +58,13 @@ def from_bundle(path: str) -> list[ForecastModel]:
         )
         out.append(
             ForecastModel(
-                card.target, card.horizon, card.horizon_hours, bundle.model(card), card.interval, ref
+                card.target,
+                card.horizon,
+                card.horizon_hours,
+                bundle.model(card),
+                card.interval,
+                ref,
+                bundle.info.feature_transforms,
             )
         )
     if not out:
@@ -96,8 +105,13 @@ def from_registry(
             meta = mlflow.models.get_model_info(uri).metadata or {}
             card = ModelCard.model_validate(meta["trendflow_model_card"])
             spec = FeatureSpec.model_validate(meta["trendflow_feature_spec"])
-            flavour = mlflow.catboost if card.algorithm == "catboost" else mlflow.lightgbm
-            native = flavour.load_model(uri)
+            if card.members:  # a blend: a pyfunc holding its members
+                model: FittedModel | BlendModel = mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+            else:
+                flavour = mlflow.catboost if library_of(card.algorithm) == "catboost" else mlflow.lightgbm
+                model = FittedModel(
+                    card.algorithm, flavour.load_model(uri), spec, card.best_iteration, card_prior(card)
+                )
         except (MlflowException, KeyError, ValueError, OSError) as exc:
             raise TrendFlowError(
                 ErrorCode.MODEL_LOAD_FAILED, f"cannot load {name}@{alias} (v{mv.version}): {exc}"
@@ -114,8 +128,12 @@ def from_registry(
             dataset_fingerprint=meta.get("trendflow_dataset_fingerprint"),
             trained_on_split=card.split,
         )
-        model = FittedModel(card.algorithm, native, spec, card.best_iteration)
-        out.append(ForecastModel(card.target, card.horizon, card.horizon_hours, model, card.interval, ref))
+        transforms = meta.get("trendflow_feature_transforms")
+        out.append(
+            ForecastModel(
+                card.target, card.horizon, card.horizon_hours, model, card.interval, ref, transforms
+            )
+        )
     if not out:
         raise TrendFlowError(
             ErrorCode.MODEL_NOT_FOUND,
@@ -124,6 +142,11 @@ def from_registry(
             "(model_source: bundle / --bundle)",
         )
     return out
+
+
+def feature_transforms_of(models: list[ForecastModel]) -> dict[str, Any] | None:
+    """The fitted feature transforms of the models (those of the first that has them)."""
+    return next((m.transforms for m in models if m.transforms), None)
 
 
 def load_models(

@@ -100,6 +100,26 @@ def predict_one(
     )
 
 
+def unseen_category_warnings(row: pd.DataFrame, models: list[ForecastModel]) -> list[str]:
+    """A warning per categorical feature whose value was never seen in training (the models
+    treat it as unknown)."""
+    out: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for m in models:
+        spec = m.model.spec
+        for col in spec.categorical:
+            if col not in row.columns or pd.isna(row.at[0, col]):
+                continue
+            value = str(row.at[0, col])
+            if value not in set(spec.categories.get(col, [])) and (col, value) not in seen:
+                seen.add((col, value))
+                out.append(
+                    f"{col} {value!r} was not seen in training ({len(spec.categories.get(col, []))} known "
+                    "values): the models treat it as an unknown category"
+                )
+    return out
+
+
 def predict_video(
     features: FeatureRow, models: list[ForecastModel], facts: Snapshot1Facts, top_k: int = 8
 ) -> PredictionsDocument:
@@ -116,7 +136,7 @@ def predict_video(
         snapshot1=facts.public(),
         predictions=preds,
         features=FeatureReport(count=len(used), missing_values=missing),
-        warnings=features.warnings,
+        warnings=[*features.warnings, *unseen_category_warnings(features.row, models)],
     )
 
 

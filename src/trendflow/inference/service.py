@@ -17,7 +17,7 @@ from typing import Any
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.inference.features import build_feature_row, check_required
-from trendflow.inference.models import ForecastModel, load_models
+from trendflow.inference.models import ForecastModel, feature_transforms_of, load_models
 from trendflow.inference.predict import predict_video
 from trendflow.inference.schema import PredictionsDocument, Snapshot1Facts
 from trendflow.storage.layout import MANIFEST, RunLayout
@@ -192,6 +192,7 @@ def predict_run(
         config.dataset,
         run_dir=layout.run_dir,
         require_run=bool(inference.get("require_run", True)),
+        feature_transforms=feature_transforms_of(models),
     )
     check_required(features.row, list(inference.get("required_features", DEFAULT_REQUIRED)))
     return predict_video(features, models, facts, int(inference.get("top_contributions", 8)))

@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.training.baselines import Baseline
-from trendflow.training.config import Algorithm
+from trendflow.training.config import Algorithm, uses_prior
 from trendflow.training.features import FeatureSpec
 from trendflow.training.manifest import ReproducibilityManifest
-from trendflow.training.models import FittedModel
+from trendflow.training.models import BlendModel, FittedModel
 from trendflow.training.train import Interval
 
 BUNDLE_SCHEMA_VERSION = "1.0.0"
@@ -46,8 +46,10 @@ class ModelCard(BaseModel):
     horizon_hours: float | None = None
     split: str = Field(description="split scheme the model was trained and evaluated on")
     algorithm: Algorithm
-    file: str
+    file: str = Field(description="the native model file; empty for a blend (its members have files)")
     sha256: str
+    # `blend` only: member card key -> weight (the members are cards of the same bundle).
+    members: dict[str, float] = Field(default_factory=dict)
     best_iteration: int
     interval: Interval
     rows: dict[str, int]
@@ -64,7 +66,11 @@ class BundleInfo(BaseModel):
     bundle_id: str
     created_at: datetime
     deploy_split: str
+    selection_metric: str = "rmse"  # how the champions were chosen (on validation rows)
     feature_spec: FeatureSpec
+    # Fitted on training rows by the dataset pipeline (`feature_transforms`: the PCA of wide
+    # vectors), applied unchanged at inference. The category vocabularies are in feature_spec.
+    feature_transforms: dict[str, Any] | None = None
     manifest: ReproducibilityManifest
     models: list[ModelCard]
 
@@ -80,10 +86,15 @@ class BundleInfo(BaseModel):
 @dataclass
 class ModelBundle:
     info: BundleInfo
-    models: dict[str, FittedModel]  # card key -> model
+    models: dict[str, FittedModel | BlendModel]  # card key -> model
 
-    def model(self, card: ModelCard) -> FittedModel:
+    def model(self, card: ModelCard) -> FittedModel | BlendModel:
         return self.models[card.key]
+
+
+def card_prior(card: ModelCard):
+    """The Szabo-Huberman prior of an `_sh` model (its card's fitted baseline), else None."""
+    return card.baselines.get("szabo_huberman") if uses_prior(card.algorithm) else None
 
 
 def model_key(target: str, horizon: str, split: str, algorithm: str) -> str:
@@ -98,6 +109,9 @@ def save_bundle(bundle: ModelBundle, path: str | Path) -> None:
         (tmp / "models").mkdir()
         cards = []
         for card in bundle.info.models:
+            if card.members:
+                cards.append(card)
+                continue
             data = bundle.models[card.key].to_bytes()
             (tmp / card.file).write_bytes(data)
             cards.append(card.model_copy(update={"sha256": hashlib.sha256(data).hexdigest()}))
@@ -127,8 +141,10 @@ def load_bundle(path: str | Path) -> ModelBundle:
         raise TrendFlowError(
             ErrorCode.MODEL_LOAD_FAILED, f"{path / BUNDLE_FILE} is not a valid bundle: {exc}"
         ) from exc
-    models: dict[str, FittedModel] = {}
+    models: dict[str, FittedModel | BlendModel] = {}
     for card in info.models:
+        if card.members:
+            continue
         file = path / card.file
         if not file.is_file():
             raise TrendFlowError(
@@ -140,8 +156,16 @@ def load_bundle(path: str | Path) -> ModelBundle:
                 ErrorCode.MODEL_LOAD_FAILED, f"{file} does not match its sha256 in bundle.json"
             )
         models[card.key] = FittedModel.from_bytes(
-            card.algorithm, data, info.feature_spec, card.best_iteration
+            card.algorithm, data, info.feature_spec, card.best_iteration, card_prior(card)
         )
+    for card in info.models:
+        if card.members:
+            missing = [k for k in card.members if k not in models]
+            if missing:
+                raise TrendFlowError(ErrorCode.MODEL_LOAD_FAILED, f"blend {card.key} lacks members {missing}")
+            models[card.key] = BlendModel(
+                [(w, models[k]) for k, w in sorted(card.members.items())], info.feature_spec
+            )
     return ModelBundle(info=info, models=models)
 
 

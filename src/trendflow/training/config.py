@@ -16,9 +16,40 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 
-Algorithm = Literal["catboost", "lightgbm"]
-SplitKind = Literal["time", "channel"]
+# Named algorithms (docs/training.md): `<library>` alone learns the target from scratch;
+# `_sh` boosts on top of the Szabo-Huberman log-linear prior (the prior is the init score, the
+# trees learn the residual); `_mono` adds monotone (non-decreasing) constraints on the snapshot1
+# counters; `lightgbm_sh_tuned` is `lightgbm_sh` after a bounded Optuna search on the validation
+# rows; `blend` (params.blend) is a validation-chosen convex mix of the best CatBoost and the best
+# LightGBM algorithm.
+Algorithm = Literal[
+    "catboost",
+    "lightgbm",
+    "catboost_sh",
+    "lightgbm_sh",
+    "catboost_sh_mono",
+    "lightgbm_sh_mono",
+    "lightgbm_sh_tuned",
+    "blend",
+]
+BLEND = "blend"
+SplitKind = Literal["time", "channel", "walk_forward"]
 SPLIT_COLUMN = {"time": "split_time", "channel": "split_channel"}
+# The table column whose `valid` rows are the inner validation rows of a walk-forward fold.
+WALK_FORWARD_VALID_COLUMN = "split_channel"
+LEFT_CENSORED_COLUMN = "left_censored"
+
+
+def library_of(algorithm: str) -> Literal["catboost", "lightgbm"]:
+    return "catboost" if algorithm.startswith("catboost") else "lightgbm"
+
+
+def uses_prior(algorithm: str) -> bool:
+    return "_sh" in algorithm
+
+
+def is_monotone(algorithm: str) -> bool:
+    return algorithm.endswith("_mono")
 
 
 class _Strict(BaseModel):
@@ -57,6 +88,39 @@ class LightGBMParams(_Strict):
     objective: str = "regression"
 
 
+class WalkForwardParams(_Strict):
+    """Rolling-origin folds by snapshot1 time (docs/training.md, "Walk-forward evaluation").
+
+    Origins: every distinct snapshot1 time after the first when there are at most `max_folds`,
+    else the starts of `max_folds` equal blocks of the latest `test_fraction` of the rows. A fold
+    tests the rows from its origin to the next; its training window is every row whose target
+    was already observed at the origin (when `embargo_horizon`). Inside the window, rows whose
+    channel is `valid` in `split_channel` are the fold's validation rows (early stopping and the
+    champion choice), the rest train. Test rows of every fold are pooled.
+    """
+
+    max_folds: int = Field(10, ge=1, description="at most this many folds (origins)")
+    test_fraction: float = Field(
+        0.3, gt=0, lt=1, description="with more distinct times than max_folds: the latest rows tested"
+    )
+    embargo_horizon: bool = True
+    min_train_rows: int = Field(30, ge=2)
+    min_valid_rows: int = Field(5, ge=1)
+    min_test_rows: int = Field(1, ge=1)
+
+
+class BootstrapParams(_Strict):
+    n: int = Field(1000, ge=0, description="resamples of the test rows; 0 = no intervals")
+    level: float = Field(0.95, gt=0, lt=1)
+
+
+class TuningParams(_Strict):
+    """Optional bounded Optuna search of `lightgbm_sh_tuned` on the validation rows only."""
+
+    n_trials: int = Field(20, ge=1)
+    timeout_s: float = Field(60.0, gt=0, description="per fold")
+
+
 class TrainingParams(_Strict):
     seed: int = 42
     threads: int = Field(2, ge=1, description="thread_count (CatBoost) / num_threads (LightGBM)")
@@ -64,6 +128,22 @@ class TrainingParams(_Strict):
     horizons: list[str] | None = None  # None: every horizon present in the table
     splits: list[SplitKind] = Field(default_factory=lambda: ["time", "channel"])
     algorithms: list[Algorithm] = Field(default_factory=lambda: ["catboost", "lightgbm"])
+    # Snapshot1 counters the `_mono` algorithms keep non-decreasing (more early views/likes
+    # never lower the forecast).
+    monotone_features: list[str] = Field(
+        default_factory=lambda: [
+            "snapshot1__views_log1p",
+            "snapshot1__likes_log1p",
+            "snapshot1__comments_log1p",
+        ]
+    )
+    walk_forward: WalkForwardParams = Field(default_factory=WalkForwardParams)
+    bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)
+    tuning: TuningParams = Field(default_factory=TuningParams)
+    # Rows flagged `left_censored` (already trending on an export's first day: their snapshot1
+    # is not their first appearance) are left out of training and validation when true; they
+    # are always reported apart.
+    exclude_left_censored: bool = False
     early_stopping_rounds: int = Field(100, ge=1)
     min_train_rows: int = Field(30, ge=2)
     min_valid_rows: int = Field(10, ge=2)
@@ -91,8 +171,15 @@ class TrainingParams(_Strict):
     def _deploy_split_trained(self) -> TrainingParams:
         if self.deploy_split not in self.splits:
             raise ValueError(f"deploy_split {self.deploy_split!r} must be one of splits {self.splits}")
-        if not self.algorithms:
-            raise ValueError("algorithms must list at least one of catboost, lightgbm")
+        if self.deploy_split == "walk_forward":
+            raise ValueError("deploy_split cannot be walk_forward (an evaluation of several folds)")
+        if not [a for a in self.algorithms if a != BLEND]:
+            raise ValueError("algorithms must list at least one algorithm besides blend")
+        if BLEND in self.algorithms and {library_of(a) for a in self.algorithms if a != BLEND} != {
+            "catboost",
+            "lightgbm",
+        }:
+            raise ValueError("blend needs at least one CatBoost and one LightGBM algorithm")
         return self
 
     @classmethod

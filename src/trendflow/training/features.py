@@ -80,10 +80,11 @@ def _horizon_hours_key(label: str) -> float:
 
 
 def fit_rows(table: pd.DataFrame, params: TrainingParams) -> np.ndarray:
-    """Rows used to decide the feature list: training rows of any trained split scheme."""
+    """Rows used to decide the feature list: training rows of any trained split scheme
+    (`walk_forward` uses the time split's training rows: the earliest, in every fold's window)."""
     rows = np.zeros(len(table), dtype=bool)
     for kind in params.splits:
-        col = SPLIT_COLUMN[kind]
+        col = SPLIT_COLUMN.get(kind, SPLIT_COLUMN["time"])
         if col not in table.columns:
             raise TrendFlowError(
                 ErrorCode.INVALID_REQUEST, f"the training table lacks the split column {col!r}"

@@ -29,9 +29,20 @@ def client(project):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _runs(client):
+def _all_runs(client):
     exp = client.get_experiment_by_name("trendflow")
     return client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def _runs(client):
+    """The parent runs (one per training)."""
+    return [r for r in _all_runs(client) if "mlflow.parentRunId" not in r.data.tags]
+
+
+def _fingerprint(project):
+    return json.loads((project / "data/05_model_input/dataset_metadata.json").read_text())[
+        "dataset_fingerprint"
+    ]
 
 
 def test_training_writes_report_bundle_and_metrics(project):
@@ -57,15 +68,29 @@ def test_training_writes_report_bundle_and_metrics(project):
 
 def test_one_mlflow_run_with_params_metrics_tags_artifacts_and_models(project, client):
     runs = _runs(client)
-    assert [r.info.run_name for r in runs] == ["training"]  # dataset and inference are not tracked
+    prefix = _fingerprint(project)[:8]
+    assert [r.info.run_name for r in runs] == [f"{prefix}-training"]  # dataset and inference: not tracked
     run = runs[0]
     assert run.info.status == "FINISHED"
     params = run.data.params
     assert params["training.seed"] == "42" and params["training.catboost.iterations"] == "60"
     assert params["training.deploy_split"] == "time"
-    metrics = run.data.metrics
-    assert "views/7d/lightgbm/channel/test/all/spearman" in metrics
-    assert "likes/14d/szabo_huberman/time/test/age_0-6h/rmse" in metrics
+    metrics = run.data.metrics  # the parent: champions and baselines only
+    assert "views/7d/channel/champion/test/spearman" in metrics
+    assert "likes/14d/time/szabo_huberman/test/mae_high" in metrics
+    assert not any("/catboost/" in k or "age_" in k for k in metrics)
+    children = [r for r in _all_runs(client) if r.data.tags.get("mlflow.parentRunId") == run.info.run_id]
+    assert sorted(r.info.run_name for r in children) == sorted(
+        f"{prefix}-{t}-{h}-{a}"
+        for t in ("views", "likes")
+        for h in ("7d", "14d")
+        for a in ("catboost", "lightgbm_sh", "blend")
+    )
+    child = next(r for r in children if r.info.run_name == f"{prefix}-views-7d-catboost")
+    assert (
+        "channel/test/all/spearman" in child.data.metrics and "time/test/age_0-6h/rmse" in child.data.metrics
+    )
+    assert child.data.tags["trendflow.algorithm"] == "catboost"
     tags = run.data.tags
     assert (
         tags["trendflow.dataset_fingerprint"]
@@ -82,11 +107,12 @@ def test_one_mlflow_run_with_params_metrics_tags_artifacts_and_models(project, c
         "report/training_comparison.json",
     } <= report
     logged = client.search_logged_models(experiment_ids=[run.info.experiment_id])
-    assert len(logged) == 8  # 2 targets x 2 horizons x 2 algorithms (deploy split)
+    assert len(logged) == 12  # 2 targets x 2 horizons x 3 algorithms (deploy split)
     for target in ("views", "likes"):
         for horizon in ("7d", "14d"):
             mv = client.get_model_version_by_alias(f"trendflow-{target}-{horizon}", "champion")
             assert mv.run_id == run.info.run_id
+            assert mv.tags["promotion"] == "no current champion" and mv.tags["valid_rmse"]
 
 
 def test_inference_pipeline_predicts_with_the_registered_champions(project):
@@ -107,4 +133,7 @@ def test_retraining_reproduces_metrics_and_the_ui_shows_what_changed(project, cl
     assert first.data.metrics == second.data.metrics  # same fingerprint + params -> identical metrics
     assert first.data.params == second.data.params
     assert first.data.tags["trendflow.bundle_id"] != second.data.tags["trendflow.bundle_id"]
-    assert str(client.get_model_version_by_alias("trendflow-views-7d", "champion").version) == "2"
+    # the retrained model does not BEAT the champion on validation (it ties): it is the challenger
+    assert str(client.get_model_version_by_alias("trendflow-views-7d", "champion").version) == "1"
+    challenger = client.get_model_version_by_alias("trendflow-views-7d", "challenger")
+    assert str(challenger.version) == "2" and "does not beat champion v1" in challenger.tags["promotion"]

@@ -1,6 +1,7 @@
 """Nodes of the `dataset` pipeline: thin wrappers over `trendflow.dataset.build`.
 
-load_snapshots -> build_snapshot1 -> build_run_features -> enrich_and_split -> assemble_table
+load_snapshots -> build_snapshot1 -> build_run_features -> enrich_and_split -> fit_feature_transforms
+-> assemble_table
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ def enrich_and_split(
     return build.enrich_and_split(snapshot1, run_features, params, credentials)
 
 
+def fit_feature_transforms(
+    enriched: pd.DataFrame, run_features: RunFeatures, params: dict[str, Any]
+) -> dict[str, Any]:
+    """PCA of the wide vectors, fit on training rows: an artifact the model bundle carries."""
+    return build.fit_feature_transforms(enriched, run_features, params)
+
+
 def assemble_table(
     enriched: pd.DataFrame,
     run_features: RunFeatures,
@@ -83,6 +91,7 @@ def assemble_table(
     split_info: dict[str, Any],
     snapshots: pd.DataFrame,
     snapshot_sources: dict[str, Any],
+    feature_transforms: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     source = dict(snapshot_sources["source"])
     source["snapshots_fingerprint"] = build.snapshots_fingerprint(snapshots)
@@ -93,7 +102,7 @@ def assemble_table(
         "sources": source,
         "snapshots": snapshot_sources["report"],
     }
-    table, metadata = build.assemble(enriched, run_features, params, info)
+    table, metadata = build.assemble(enriched, run_features, params, info, feature_transforms)
     log.info(
         "training table: %d rows x %d columns, fingerprint %s",
         metadata["rows"],

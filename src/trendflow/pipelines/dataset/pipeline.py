@@ -52,6 +52,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 tags=["dataset"],
             ),
             node(
+                nodes.fit_feature_transforms,
+                inputs=["dataset_enriched", "dataset_run_features", "params:dataset"],
+                outputs="feature_transforms",
+                name="fit_feature_transforms",
+                tags=["dataset"],
+            ),
+            node(
                 nodes.assemble_table,
                 inputs=[
                     "dataset_enriched",
@@ -61,6 +68,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "dataset_split_info",
                     "dataset_snapshots",
                     "dataset_snapshot_sources",
+                    "feature_transforms",
                 ],
                 outputs=["training_table", "dataset_metadata"],
                 name="assemble_training_table",

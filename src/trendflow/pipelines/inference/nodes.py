@@ -14,7 +14,7 @@ import pandas as pd
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.dataset.schema import KEY
 from trendflow.inference.features import build_feature_row, check_required
-from trendflow.inference.models import ForecastModel
+from trendflow.inference.models import ForecastModel, feature_transforms_of
 from trendflow.inference.predict import predict_video
 from trendflow.inference.schema import Snapshot1Facts
 from trendflow.inference.service import DEFAULT_REQUIRED
@@ -118,6 +118,7 @@ def predict_requests(
             dataset_params,
             run_dir=request.get("run_dir"),
             require_run=bool(params.get("require_run", True)),
+            feature_transforms=feature_transforms_of(models),
         )
         check_required(features.row, list(params.get("required_features", DEFAULT_REQUIRED)))
         doc = predict_video(features, models, facts, int(params.get("top_contributions", 8)))

@@ -5,6 +5,7 @@ select_features -> fit_models -> evaluate_models -> (comparison, report, bundle,
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -13,13 +14,12 @@ import pandas as pd
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.dataset.schema import parse_duration
-from trendflow.training import report
+from trendflow.training import mlflow_runs, report
 from trendflow.training.bundle import BundleInfo, ModelBundle, ModelCard, bundle_summary, model_key
-from trendflow.training.config import TrainingParams
+from trendflow.training.config import BLEND, TrainingParams
 from trendflow.training.features import FeatureSpec
 from trendflow.training.features import select_features as _select_features
 from trendflow.training.manifest import build_manifest
-from trendflow.training.metrics import mlflow_metrics
 from trendflow.training.train import TrainingResult, evaluate_all, fit_all
 
 log = logging.getLogger(__name__)
@@ -54,17 +54,27 @@ def fit_models(table: pd.DataFrame, feature_spec: dict[str, Any], params: dict[s
 def evaluate_models(
     result: TrainingResult, table: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """(every metric, test predictions, the parent run's few metrics: champions and baselines)."""
     metrics, predictions = evaluate_all(result, table, TrainingParams.parse(params))
-    return metrics, predictions, mlflow_metrics(metrics)
+    return metrics, predictions, mlflow_runs.parent_metrics(metrics, result)
+
+
+def build_child_runs(
+    metrics: pd.DataFrame, result: TrainingResult, manifest: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One MLflow child run per (target, horizon, algorithm) with only its own metrics."""
+    return mlflow_runs.child_runs(metrics, result, manifest)
 
 
 def build_comparison(
     metrics: pd.DataFrame, manifest: dict[str, Any], result: TrainingResult
 ) -> tuple[str, dict[str, Any]]:
-    table = report.comparison_table(metrics)
+    champions = result.champions()
+    table = report.comparison_table(metrics, champions)
+    censored = report.censored_table(metrics, champions)
     return (
-        report.comparison_markdown(table, manifest, result.skipped),
-        report.comparison_json(table, manifest, result.skipped),
+        report.comparison_markdown(table, manifest, result.skipped, censored),
+        report.comparison_json(table, manifest, result.skipped, censored),
     )
 
 
@@ -82,7 +92,7 @@ def build_report(
         if t.split == p.deploy_split
         for a, m in t.models.items()
     }
-    champions = {(t.target, t.horizon, t.split): t.champion for t in result.tasks}
+    champions = result.champions()
     return report.html_report(
         metrics,
         predictions,
@@ -95,9 +105,14 @@ def build_report(
 
 
 def build_bundle(
-    result: TrainingResult, metrics: pd.DataFrame, manifest: dict[str, Any], params: dict[str, Any]
+    result: TrainingResult,
+    metrics: pd.DataFrame,
+    manifest: dict[str, Any],
+    params: dict[str, Any],
+    feature_transforms: dict[str, Any] | None = None,
 ) -> tuple[ModelBundle, ModelBundle, dict[str, Any]]:
-    """The deploy split's models as a bundle (returned twice: local directory and MLflow)."""
+    """The deploy split's models as a bundle (returned twice: local directory and MLflow), with
+    the dataset's fitted feature transforms (PCA) that inference applies unchanged."""
     p = TrainingParams.parse(params)
     test = metrics[(metrics["eval_split"] == "test") & (metrics["bucket"] == "all")]
     cards: list[ModelCard] = []
@@ -113,6 +128,14 @@ def build_bundle(
                 & (test["split"] == task.split)
                 & (test["model"] == algorithm)
             ]
+            members = (
+                {
+                    model_key(task.target, task.horizon, task.split, a): w
+                    for a, w in task.blend_weights.items()
+                }
+                if algorithm == BLEND
+                else {}
+            )
             cards.append(
                 ModelCard(
                     key=key,
@@ -121,7 +144,8 @@ def build_bundle(
                     horizon_hours=parse_duration(task.horizon).total_seconds() / 3600.0,
                     split=task.split,
                     algorithm=algorithm,
-                    file=f"models/{key}{model.file_suffix}",
+                    file="" if members else f"models/{key}{model.file_suffix}",
+                    members=members,
                     sha256="",
                     best_iteration=model.best_iteration,
                     interval=task.intervals[algorithm],
@@ -143,7 +167,9 @@ def build_bundle(
         bundle_id=bundle_id,
         created_at=created,
         deploy_split=p.deploy_split,
+        selection_metric=p.selection_metric,
         feature_spec=result.spec,
+        feature_transforms=feature_transforms,
         manifest=manifest,
         models=cards,
     )
@@ -151,12 +177,19 @@ def build_bundle(
     summary = bundle_summary(info)
     log.info("model bundle %s: champions %s", bundle_id, summary["champions"])
     tags = {
+        "mlflow.runName": f"{mlflow_runs.run_prefix(manifest)}-training",
         "trendflow.bundle_id": bundle_id,
         "trendflow.dataset_fingerprint": manifest["dataset_fingerprint"],
         "trendflow.training_config_digest": manifest["training_config_digest"],
         "trendflow.git_commit": manifest["git"]["commit"],
         "trendflow.synthetic_rows": manifest["synthetic_rows"],
         "trendflow.champions": summary["champions"],
+        **{
+            f"trendflow.tuned.{task.key}.{f.fold.name}": json.dumps(f.tuned_params, sort_keys=True)
+            for task in result.tasks
+            for f in task.folds
+            if f.tuned_params
+        },
     }
     return bundle, bundle, tags
 

@@ -38,6 +38,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="evaluate_models",
             ),
             node(
+                nodes.build_child_runs,
+                inputs=["training_metrics", "training_result", "training_manifest"],
+                outputs="training_mlflow_child_runs",
+                name="build_mlflow_child_runs",
+            ),
+            node(
                 nodes.build_comparison,
                 inputs=["training_metrics", "training_manifest", "training_result"],
                 outputs=["training_comparison_md", "training_comparison_json"],
@@ -57,7 +63,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.build_bundle,
-                inputs=["training_result", "training_metrics", "training_manifest", "params:training"],
+                inputs=[
+                    "training_result",
+                    "training_metrics",
+                    "training_manifest",
+                    "params:training",
+                    "feature_transforms",
+                ],
                 outputs=["model_bundle", "training_mlflow_models", "training_mlflow_tags"],
                 name="build_model_bundle",
             ),
