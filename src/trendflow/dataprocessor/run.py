@@ -93,6 +93,7 @@ class RunOutcome:
     status: str
     error_code: ErrorCode | None = None
     error: str | None = None
+    error_reason: str | None = None  # a finer cause, e.g. `private` for source_unavailable
     identity: RunIdentity | None = None
     manifest_uri: str | None = None
     manifest: Manifest | None = None
@@ -105,6 +106,7 @@ class RunOutcome:
             "run_id": self.identity.run_id if self.identity else None,
             "status": self.status,
             "error_code": str(self.error_code) if self.error_code else None,
+            **({"error_reason": self.error_reason} if self.error_reason else {}),
             "manifest": self.manifest_uri,
             "cache_hit": self.cache_hit,
             "resumed": self.resumed,
@@ -195,8 +197,8 @@ def _process(
         video_id = validate_video_id(request.video_id or source.video_id or local_video_id(source.path))
         resolved_models = resolve_models(request, profile)
     except TrendFlowError as exc:
-        log_event(logger, "run_rejected", source=request.source, error_code=str(exc.code))
-        return RunOutcome(status="error", error_code=exc.code, error=exc.message)
+        log_event(logger, "run_rejected", source=request.source, error_code=str(exc.code), reason=exc.reason)
+        return RunOutcome(status="error", error_code=exc.code, error=exc.message, error_reason=exc.reason)
 
     if request.run_id is not None:
         layout = RunLayout(platform_id, video_id, request.run_id)
@@ -310,7 +312,12 @@ def _resume(
         finally:
             recorder.close()
         return RunOutcome(
-            status="error", error_code=exc.code, error=exc.message, identity=identity, resumed=True
+            status="error",
+            error_code=exc.code,
+            error=exc.message,
+            error_reason=exc.reason,
+            identity=identity,
+            resumed=True,
         )
     run = Run(request, profile, source, identity, resolved_models, scratch, progress, recorder, invalid)
     return run.execute()
