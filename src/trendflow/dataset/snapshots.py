@@ -34,6 +34,7 @@ _STRING_OPTIONAL = {
     "category",
     "language",
     "country",
+    "video_url",
 }
 
 
