@@ -58,7 +58,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 nodes.build_bundle,
                 inputs=["training_result", "training_metrics", "training_manifest", "params:training"],
-                outputs=["model_bundle", "training_mlflow_models", "training_mlflow_tags"],
+                outputs=["model_bundle", "forecast_models@mlflow", "training_mlflow_tags"],
                 name="build_model_bundle",
             ),
         ],
