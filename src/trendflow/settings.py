@@ -10,4 +10,7 @@ CONFIG_LOADER_ARGS = {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
     },
+    # An environment folder (conf/minio, conf/trending, conf/local) holds only what differs from
+    # conf/base: its keys are merged into the base ones instead of replacing whole top-level keys.
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
 }
