@@ -13,9 +13,4 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["__default__"] = pipelines.get("dataset", Pipeline([])) + pipelines.get(
         "training", Pipeline([])
     )
-    # Snapshots -> processing (Celery workers) -> runs_index -> dataset -> training, one command:
-    # kedro run --pipelines=full --params "processing.video_list=snapshots,dataset.snapshot_source=..."
-    pipelines["full"] = sum(
-        (pipelines.get(name, Pipeline([])) for name in ("processing", "dataset", "training")), Pipeline([])
-    )
     return pipelines
