@@ -37,6 +37,8 @@ class ForecastModel:
     model: FittedModel
     interval: Interval
     ref: ModelRef
+    table_rows: int | None = None  # rows of the training table the model came from
+    synthetic_rows: int | None = None  # of which SYNTHETIC (trendflow.dataset.synthetic)
 
 
 def from_bundle(path: str) -> list[ForecastModel]:
@@ -55,7 +57,14 @@ def from_bundle(path: str) -> list[ForecastModel]:
         )
         out.append(
             ForecastModel(
-                card.target, card.horizon, card.horizon_hours, bundle.model(card), card.interval, ref
+                card.target,
+                card.horizon,
+                card.horizon_hours,
+                bundle.model(card),
+                card.interval,
+                ref,
+                bundle.info.manifest.table_rows,
+                bundle.info.manifest.synthetic_rows,
             )
         )
     if not out:
@@ -115,7 +124,19 @@ def from_registry(
             trained_on_split=card.split,
         )
         model = FittedModel(card.algorithm, native, spec, card.best_iteration)
-        out.append(ForecastModel(card.target, card.horizon, card.horizon_hours, model, card.interval, ref))
+        rows, synthetic = meta.get("trendflow_table_rows"), meta.get("trendflow_synthetic_rows")
+        out.append(
+            ForecastModel(
+                card.target,
+                card.horizon,
+                card.horizon_hours,
+                model,
+                card.interval,
+                ref,
+                int(rows) if rows is not None else None,
+                int(synthetic) if synthetic is not None else None,
+            )
+        )
     if not out:
         raise TrendFlowError(
             ErrorCode.MODEL_NOT_FOUND,

@@ -110,6 +110,9 @@ def model_metadata(bundle: ModelBundle, card: ModelCard) -> dict[str, Any]:
         "trendflow_feature_spec": bundle.info.feature_spec.model_dump(mode="json"),
         "trendflow_bundle_id": bundle.info.bundle_id,
         "trendflow_dataset_fingerprint": bundle.info.manifest.dataset_fingerprint,
+        # inference warns when a model learnt from SYNTHETIC rows (the demo corpus)
+        "trendflow_table_rows": bundle.info.manifest.table_rows,
+        "trendflow_synthetic_rows": bundle.info.manifest.synthetic_rows,
     }
 
 
