@@ -290,3 +290,20 @@ def test_hub_repo_missing_or_gated_are_typed_errors(tmp_path):
     assert "gated and the token given has no access" in gated_token["message"]
     assert all("SECRET" not in json.dumps(o) for o in (missing, gated, gated_token))
     assert "Bearer hf_SECRETSECRET" in hub.auth_headers  # the token did reach the Hub
+
+
+def test_runtime_parameter_picks_the_dataset(tmp_path) -> None:
+    """`--params hf_dataset=<folder or repo id>` reaches the catalog entry unchanged (no abs path)."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    folder = hub_layout(tmp_path / "repo", "parquet")
+    bootstrap_project(ROOT)
+    runtime = {"hf_dataset": str(folder), "hf_split": "holdout"}
+    with KedroSession.create(project_path=ROOT, runtime_params=runtime) as session:
+        handle = session.load_context().catalog.load("snapshots_huggingface")
+    assert handle.filepath == str(folder) and handle.load_args["split"] == "holdout"
+    handle.column_mapping = MAPPING
+    assert set(handle.read()[0].video_id) == {"vidC"}
+    with KedroSession.create(project_path=ROOT, runtime_params={"hf_dataset": "acme/snaps"}) as session:
+        assert session.load_context().catalog.load("snapshots_huggingface").filepath == "acme/snaps"
