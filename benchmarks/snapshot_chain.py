@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -74,6 +76,46 @@ def hub_folder(trending: Path, target: Path) -> dict:
     snapshots.to_parquet(target / "data" / "train-00000-of-00001.parquet", index=False)
     (target / "README.md").write_text(README)
     return {"rows": len(snapshots), "videos": int(snapshots["video_id"].nunique())}
+
+
+PROCESSING_NODES = {
+    "select_processing_videos",
+    "plan_processing_jobs",
+    "dispatch_processing_jobs",
+    "follow_processing_jobs",
+    "build_runs_index",
+}
+DATASET_NODES = {
+    "load_snapshots",
+    "build_snapshot1_and_targets",
+    "build_run_features",
+    "enrich_channels_and_split",
+    "assemble_training_table",
+}
+
+
+def stage_seconds(log_text: str) -> dict[str, float]:
+    """Seconds per pipeline from Kedro's node log lines (1 s resolution of the log's clock)."""
+    stamp = re.compile(r"^\[(\d\d/\d\d/\d\d \d\d:\d\d:\d\d)\]")
+    now, started, spent = None, {}, {"processing": 0.0, "dataset": 0.0, "training": 0.0}
+    for line in log_text.splitlines():
+        if match := stamp.match(line):
+            now = datetime.strptime(match.group(1), "%m/%d/%y %H:%M:%S")
+        if now is None:
+            continue
+        if match := re.search(r"Running node: (\w+)", line):
+            started[match.group(1)] = now
+        elif (match := re.search(r"Completed node: (\w+)", line)) and match.group(1) in started:
+            name = match.group(1)
+            stage = (
+                "processing"
+                if name in PROCESSING_NODES
+                else "dataset"
+                if name in DATASET_NODES
+                else "training"
+            )
+            spent[stage] += (now - started[name]).total_seconds()
+    return spent
 
 
 def kedro_run(project: Path, env: dict, args: list[str]) -> float:
@@ -156,6 +198,7 @@ def main() -> None:
         "TRENDFLOW_RETRY_MAX_S": "4",
         "TRENDFLOW_YTDLP_LONG_BACKOFF_S": "5",
         "TRENDFLOW_SCRATCH": str(work / "scratch"),
+        "COLUMNS": "250",  # Kedro's rich log lines unwrapped, for the stage times
     }
     result: dict = {"max_videos": args.max_videos, "workdir": str(work)}
     try:
@@ -172,12 +215,14 @@ def main() -> None:
             seconds = kedro_run(
                 project, env, ["--env", "trending", "--pipelines", "full", "--params", params]
             )
-            result["hub"] = {"full_run_sec": seconds, **outcome(project)}
+            stages = stage_seconds((project / "kedro_run.log").read_text())
+            result["hub"] = {"full_run_sec": seconds, "stage_sec": stages, **outcome(project)}
         if args.only in (None, "samples"):
             project = make_project(work / "samples")
             env["TRENDFLOW_QUEUE"] = f"chain-{uuid.uuid4().hex[:8]}"
             seconds = kedro_run(project, env, ["--pipelines", "full"])
-            result["samples"] = {"full_run_sec": seconds, **outcome(project)}
+            stages = stage_seconds((project / "kedro_run.log").read_text())
+            result["samples"] = {"full_run_sec": seconds, "stage_sec": stages, **outcome(project)}
     finally:
         redis.terminate()
         redis.wait(10)
