@@ -189,6 +189,12 @@ def test_kedro_run_from_snapshots_to_the_table(kedro_project: Path) -> None:
     assert tuple(index.loc["blocked", ["status", "error_code", "error_reason"]]) == (
         "error", "source_unavailable", "geo_blocked",
     )  # fmt: skip
+    # the refused video has an error manifest saying why (its run never started)
+    manifest = json.loads(Path(index.loc["blocked", "manifest_uri"]).read_text())
+    assert (manifest["status"], manifest["error_code"], manifest["error_reason"]) == (
+        "error", "source_unavailable", "geo_blocked",
+    )  # fmt: skip
+    assert manifest["components"] == []
     table = pd.read_parquet(kedro_project / "data" / "05_model_input" / "training_table.parquet")
     reasons = dict(zip(table["video_id"], table["run__missing_reason"], strict=True))
     assert pd.isna(reasons["clip_b"]) and table.set_index("video_id").loc["clip_b", "run__present"]

@@ -72,7 +72,7 @@ def build_run_features(
 
 
 def explain_missing_runs(rf: RunFeatures, snapshot1: pd.DataFrame, runs_index: pd.DataFrame) -> RunFeatures:
-    """Replace `no_run` by what processing reported for the video (newest runs_index row)."""
+    """Replace `no_run` / `no_successful_run` by what processing reported (newest runs_index row)."""
     if runs_index is None or runs_index.empty:
         rf.info["processing"] = {"runs_index_rows": 0}
         return rf
@@ -92,7 +92,7 @@ def explain_missing_runs(rf: RunFeatures, snapshot1: pd.DataFrame, runs_index: p
     keys = list(zip(s1["platform_id"], s1["video_id"], strict=True))
     current = rf.frame["run__missing_reason"]
     explained = [
-        reasons.get(k, r) if (not present and r == "no_run") else r
+        reasons.get(k, r) if (not present and r in ("no_run", "no_successful_run")) else r
         for k, r, present in zip(keys, current.tolist(), rf.frame["run__present"].tolist(), strict=True)
     ]
     rf.frame["run__missing_reason"] = pd.array(explained, dtype="string")
