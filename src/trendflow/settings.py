@@ -2,6 +2,10 @@
 
 from kedro.config import OmegaConfigLoader
 
+from trendflow.hooks import ParameterValidationHook
+
+HOOKS = (ParameterValidationHook(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -10,4 +14,7 @@ CONFIG_LOADER_ARGS = {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
     },
+    # An environment folder (conf/minio, conf/trending, conf/local) holds only what differs from
+    # conf/base: its keys are merged into the base ones instead of replacing whole top-level keys.
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
 }

@@ -95,6 +95,12 @@ def test_predictions_match_training_and_shap_adds_up(setup):
         assert pred.model.source == "bundle" and pred.model.version == bundle.info.bundle_id
     text = json.dumps(doc.model_dump(mode="json"))
     assert facts.title not in text  # raw text is never written out
+    # the bundle learnt from the SYNTHETIC corpus: predictions.json says so
+    assert bundle.info.manifest.synthetic_rows > 0
+    assert any(w.startswith("trained_on_synthetic_data:") for w in doc.warnings)
+    for model in models:
+        model.synthetic_rows = 0
+    assert not any("synthetic" in w for w in predict_video(features, models, facts, top_k=5).warnings)
 
 
 def test_missing_facts_fail_with_what_to_pass(setup):

@@ -22,6 +22,7 @@ INDEX_COLUMNS = [
     "run_id",
     "status",
     "error_code",
+    "error_reason",
     "error",
     "retry_count",
     "retry_error_codes",
@@ -98,7 +99,17 @@ def runs_index_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     counts = Counter(r["status"] for r in rows)
     errors = Counter(r["error_code"] for r in rows if r["status"] == "error")
-    return {"videos": len(rows), **counts, **{f"error:{k}": v for k, v in sorted(errors.items())}}
+    reasons = Counter(
+        f"{r['error_code']}:{r['error_reason']}"
+        for r in rows
+        if r["status"] == "error" and r.get("error_reason")
+    )
+    return {
+        "videos": len(rows),
+        **counts,
+        **{f"error:{k}": v for k, v in sorted(errors.items())},
+        **{f"reason:{k}": v for k, v in sorted(reasons.items())},
+    }
 
 
 def summary_table(rows: list[dict[str, Any]], max_rows: int = 50) -> Table:
@@ -114,7 +125,10 @@ def summary_table(rows: list[dict[str, Any]], max_rows: int = 50) -> Table:
         table.add_row(
             escape(f"{row['platform_id']}/{row['video_id']}" if row["video_id"] else str(row["source"])),
             f"[{colour}]{row['status']}[/{colour}]" + (" (cached)" if row.get("cache_hit") else ""),
-            escape(str(row["error_code"] or "")),
+            escape(
+                str(row["error_code"] or "")
+                + (f" ({row['error_reason']})" if row.get("error_reason") else "")
+            ),
             str(row["retry_count"] or 0),
             str(row["run_id"] or ""),
             f"{row['duration_sec']:.1f}" if isinstance(row.get("duration_sec"), float) else "",

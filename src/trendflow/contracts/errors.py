@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     INVALID_MEDIA = "invalid_media"
     DOWNLOAD_FAILED = "download_failed"
     SOURCE_NOT_FOUND = "source_not_found"
+    SOURCE_UNAVAILABLE = "source_unavailable"
     DEPENDENCY_MISSING = "dependency_missing"
     COMPONENT_FAILED = "component_failed"
     TRITON_UNAVAILABLE = "triton_unavailable"
@@ -43,6 +44,7 @@ ERROR_CLASSES: dict[ErrorCode, ErrorClass] = {
     ErrorCode.INVALID_MEDIA: ErrorClass.PERMANENT,
     ErrorCode.DOWNLOAD_FAILED: ErrorClass.TRANSIENT,
     ErrorCode.SOURCE_NOT_FOUND: ErrorClass.PERMANENT,
+    ErrorCode.SOURCE_UNAVAILABLE: ErrorClass.PERMANENT,
     ErrorCode.DEPENDENCY_MISSING: ErrorClass.PERMANENT,
     ErrorCode.COMPONENT_FAILED: ErrorClass.PERMANENT,
     ErrorCode.TRITON_UNAVAILABLE: ErrorClass.TRANSIENT,
@@ -73,6 +75,9 @@ HINTS: dict[ErrorCode, str] = {
     ErrorCode.INVALID_MEDIA: "The file is not a decodable video; check it with `ffprobe FILE`.",
     ErrorCode.DOWNLOAD_FAILED: "Check the URL and the network; the job is retried automatically.",
     ErrorCode.SOURCE_NOT_FOUND: "Check the path or URL of the video.",
+    ErrorCode.SOURCE_UNAVAILABLE: "The platform refuses this video (see `reason`: private, removed, "
+    "age_restricted, members_only, paid, geo_blocked, live, upcoming, drm); cookies or a proxy may help "
+    "for age_restricted and geo_blocked.",
     ErrorCode.DEPENDENCY_MISSING: "A component's dependency did not produce a valid result; see the "
     "manifest's components for the first failure.",
     ErrorCode.COMPONENT_FAILED: "See the component's `error` in manifest.json; re-run with --force "
@@ -108,6 +113,12 @@ class TrendFlowError(Exception):
         self.message = message
         self.details = details
         super().__init__(f"[{self.code}] {message}")
+
+    @property
+    def reason(self) -> str | None:
+        """A finer cause within the code (e.g. `private` for `source_unavailable`), when known."""
+        reason = self.details.get("reason")
+        return str(reason) if reason else None
 
     @property
     def transient(self) -> bool:

@@ -97,6 +97,9 @@ class Manifest(BaseModel):
     status: RunStatus
     error_code: ErrorCode | None = None
     error: str | None = None
+    error_reason: str | None = Field(
+        None, description="A finer cause within error_code, e.g. `private` for source_unavailable."
+    )
     retry_count: int = Field(0, ge=0)
     warnings: list[str] = Field(default_factory=list)
     source: dict[str, str | int | float | bool | None] = Field(

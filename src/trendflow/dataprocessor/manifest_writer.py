@@ -109,3 +109,20 @@ class ManifestWriter:
         data = Manifest.model_validate(self.manifest.model_dump()).model_dump_json().encode()
         self.store.delete(self.layout.manifest)
         self.store.write_bytes(self.layout.manifest, data)
+
+
+def write_rejected_manifest(
+    store: ResultStore,
+    identity: RunIdentity,
+    profile: Profile,
+    source: dict[str, str | int | float | bool | None],
+    error: TrendFlowError,
+    retry_count: int = 0,
+) -> str:
+    """The manifest of a queued run whose video could not be fetched (no component ran): status
+    `error` with its code and reason, so the store says why the video has no features. A retry
+    of the same run_id starts over and replaces it."""
+    writer = ManifestWriter(store, identity, profile, {}, source, retry_count)
+    writer.manifest.error_reason = error.reason
+    writer.finish("error", error.code, error.message, None)
+    return writer.uri

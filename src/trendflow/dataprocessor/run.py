@@ -48,12 +48,12 @@ from trendflow.dataprocessor.adaptive_batch import run_halving
 from trendflow.dataprocessor.component import ComponentOutput, PrivacyPolicy, RunContext, component_class
 from trendflow.dataprocessor.frame_store import FrameStore
 from trendflow.dataprocessor.graph import ComponentGraph, Profile, ResolvedComponent
-from trendflow.dataprocessor.manifest_writer import ManifestWriter
+from trendflow.dataprocessor.manifest_writer import ManifestWriter, write_rejected_manifest
 from trendflow.dataprocessor.resources import RssSampler, measure
 from trendflow.dataprocessor.run_index import find_cached_run
 from trendflow.dataprocessor.scratch import clean_leftovers, default_root, new_scratch
 from trendflow.dataprocessor.segmenter import RUN_WARNING_PREFIX, segment
-from trendflow.dataprocessor.sources import ResolvedSource, resolve_source
+from trendflow.dataprocessor.sources import ResolvedSource, is_url, redact_url, resolve_source
 from trendflow.dataprocessor.state import RunRecorder, StateSettings, faults
 from trendflow.dataprocessor.state.journal import run_has_state
 from trendflow.events import log_event
@@ -93,6 +93,7 @@ class RunOutcome:
     status: str
     error_code: ErrorCode | None = None
     error: str | None = None
+    error_reason: str | None = None  # a finer cause, e.g. `private` for source_unavailable
     identity: RunIdentity | None = None
     manifest_uri: str | None = None
     manifest: Manifest | None = None
@@ -105,6 +106,7 @@ class RunOutcome:
             "run_id": self.identity.run_id if self.identity else None,
             "status": self.status,
             "error_code": str(self.error_code) if self.error_code else None,
+            **({"error_reason": self.error_reason} if self.error_reason else {}),
             "manifest": self.manifest_uri,
             "cache_hit": self.cache_hit,
             "resumed": self.resumed,
@@ -191,12 +193,22 @@ def _process(
     assert profile is not None
     try:
         source = resolve_source(request.source, scratch / "download", request.metadata_file)
+    except TrendFlowError as exc:
+        log_event(logger, "run_rejected", source=request.source, error_code=str(exc.code), reason=exc.reason)
+        return RunOutcome(
+            status="error",
+            error_code=exc.code,
+            error=exc.message,
+            error_reason=exc.reason,
+            manifest_uri=_record_rejected_source(request, profile, exc),
+        )
+    try:
         platform_id = validate_platform_id(request.platform_id or source.platform_id)
         video_id = validate_video_id(request.video_id or source.video_id or local_video_id(source.path))
         resolved_models = resolve_models(request, profile)
     except TrendFlowError as exc:
-        log_event(logger, "run_rejected", source=request.source, error_code=str(exc.code))
-        return RunOutcome(status="error", error_code=exc.code, error=exc.message)
+        log_event(logger, "run_rejected", source=request.source, error_code=str(exc.code), reason=exc.reason)
+        return RunOutcome(status="error", error_code=exc.code, error=exc.message, error_reason=exc.reason)
 
     if request.run_id is not None:
         layout = RunLayout(platform_id, video_id, request.run_id)
@@ -247,6 +259,30 @@ def _process(
     except TrendFlowError as exc:
         return RunOutcome(status="error", error_code=exc.code, error=exc.message, identity=identity)
     return Run(request, profile, source, identity, resolved_models, scratch, progress, recorder).execute()
+
+
+def _record_rejected_source(request: ProcessRequest, profile: Profile, exc: TrendFlowError) -> str | None:
+    """A queued run (its identity fixed by the dispatcher) whose video could not be fetched gets an
+    error manifest with the code and reason; a run without a fixed identity gets none."""
+    if request.run_id is None or request.platform_id is None or request.video_id is None:
+        return None
+    identity = RunIdentity(
+        platform_id=request.platform_id,
+        video_id=request.video_id,
+        run_id=request.run_id,
+        config_hash=config_hash_for(profile),
+        sampling_policy_version=SAMPLING_POLICY_VERSION,
+        dataprocessor_version=dataprocessor_version(),
+        created_at=utc_now(),
+    )
+    source = {"kind": "url" if is_url(request.source) else "local", "uri": redact_url(request.source)}
+    try:
+        if run_has_state(request.store, RunLayout.of(identity)):
+            return None  # a started run keeps its own manifest; the retry resumes it
+        return write_rejected_manifest(request.store, identity, profile, source, exc, request.retry_count)
+    except TrendFlowError as storage:
+        logger.warning("rejected run %s not recorded: %s", request.run_id, storage.message)
+        return None
 
 
 def _note_cache_hit(store: ResultStore, layout: RunLayout) -> None:
@@ -311,7 +347,12 @@ def _resume(
         finally:
             recorder.close()
         return RunOutcome(
-            status="error", error_code=exc.code, error=exc.message, identity=identity, resumed=True
+            status="error",
+            error_code=exc.code,
+            error=exc.message,
+            error_reason=exc.reason,
+            identity=identity,
+            resumed=True,
         )
     run = Run(request, profile, source, identity, resolved_models, scratch, progress, recorder, invalid)
     return run.execute()

@@ -4,7 +4,10 @@
 about the video (`SourceInfo`: title, tags, channel, publish time...). Raw text stays in memory:
 the orchestrator never writes it to NPZ (SPEC 13). Errors map onto the taxonomy: a missing file
 or a 404 is `source_not_found` (permanent), a network failure or a stalled server is
-`download_failed` (transient: the queue retries it), a bad sidecar is `invalid_request`.
+`download_failed` (transient: the queue retries it), a bad sidecar is `invalid_request`. What the
+platform refuses (private, removed, age-restricted, members-only, geo-blocked, live, upcoming) is
+`source_unavailable` with a `reason`; rate limits and bot checks are `download_failed` with a reason
+that earns a long backoff (`trendflow.dataprocessor.download`).
 """
 
 from __future__ import annotations
@@ -21,10 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.identity import VIDEO_ID_PATTERN, validate_platform_id, validate_video_id
+from trendflow.dataprocessor.download import (
+    DownloadOptions,
+    download_slot,
+    live_status_error,
+    unavailable_error,
+)
 
 MAX_SIDECAR_BYTES = 5 * 1024 * 1024
-# Progressive (single-file) formats: no ffmpeg merge step, at most 1080p (SPEC 4 analyses <= 1080p).
-YTDLP_FORMAT = "best[height<=1080][vcodec!=none][acodec!=none]/best[height<=1080]/best"
 _SECRET_PARAM = re.compile(
     r"(token|sig|signature|key|auth|pass|secret|session|credential|policy|expires|^x-amz-|^x-goog-)", re.I
 )
@@ -233,7 +240,19 @@ def _download_error(exc: BaseException, uri: str) -> TrendFlowError:
         if isinstance(item, _Deadline):
             return TrendFlowError(ErrorCode.DOWNLOAD_FAILED, f"download of {uri} ran past its time limit")
         if isinstance(item, HTTPError):
-            if item.status in (404, 410, 401, 451):
+            if item.status == 429:
+                return TrendFlowError(
+                    ErrorCode.DOWNLOAD_FAILED, f"{uri}: HTTP 429", status=429, reason="rate_limited"
+                )
+            if item.status == 451:
+                return TrendFlowError(
+                    ErrorCode.SOURCE_UNAVAILABLE, f"{uri}: HTTP 451", status=451, reason="geo_blocked"
+                )
+            if item.status == 410:
+                return TrendFlowError(
+                    ErrorCode.SOURCE_UNAVAILABLE, f"{uri}: HTTP 410", status=410, reason="removed"
+                )
+            if item.status in (404, 401):
                 return TrendFlowError(
                     ErrorCode.SOURCE_NOT_FOUND, f"{uri}: HTTP {item.status}", status=item.status
                 )
@@ -242,14 +261,22 @@ def _download_error(exc: BaseException, uri: str) -> TrendFlowError:
             return TrendFlowError(ErrorCode.DOWNLOAD_FAILED, f"{uri}: network error: {message}")
         if isinstance(item, UnsupportedError):
             return TrendFlowError(ErrorCode.SOURCE_NOT_FOUND, f"{uri}: no video found at this URL")
+    # The site answered and said no (private, removed, age-restricted, ...) or asks us to slow down.
+    classified = unavailable_error(uri, message)
+    if classified is not None:
+        return classified
+    for item in chain:
         if isinstance(item, ExtractorError) and item.expected:
-            # The site answered and said no: private, removed, geo-blocked, login required.
             return TrendFlowError(ErrorCode.SOURCE_NOT_FOUND, f"{uri}: {message}")
     return TrendFlowError(ErrorCode.DOWNLOAD_FAILED, f"{uri}: {message}")
 
 
 def _resolve_url(
-    source: str, scratch_dir: Path, timeout_sec: float, max_duration_sec: float | None
+    source: str,
+    scratch_dir: Path,
+    timeout_sec: float,
+    max_duration_sec: float | None,
+    download: DownloadOptions | None = None,
 ) -> ResolvedSource:
     import yt_dlp
 
@@ -267,12 +294,13 @@ def _resolve_url(
             raise _Deadline()
 
     logger = _QuietLogger()
+    download = download or DownloadOptions.from_env()
     options = {
+        **download.ytdlp_params(),
         "outtmpl": {"default": str(scratch_dir / "%(id).64B.%(ext)s")},
         "restrictfilenames": True,
-        "format": YTDLP_FORMAT,
         "noplaylist": True,
-        "socket_timeout": min(30.0, timeout_sec),
+        "socket_timeout": min(download.socket_timeout_s, timeout_sec),
         "retries": 2,
         "fragment_retries": 2,
         "extractor_retries": 1,
@@ -285,12 +313,15 @@ def _resolve_url(
         "overwrites": True,
     }
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
+        with download_slot(download), yt_dlp.YoutubeDL(options) as ydl:
             info = ydl.extract_info(source, download=False)
             if info is None:
                 raise TrendFlowError(ErrorCode.SOURCE_NOT_FOUND, f"{uri}: nothing to download")
             if info.get("_type") in ("playlist", "multi_video"):
                 raise TrendFlowError(ErrorCode.INVALID_REQUEST, f"{uri} is a playlist; give one video's URL")
+            live = live_status_error(uri, info)
+            if live is not None:
+                raise live
             duration = info.get("duration")
             if (
                 max_duration_sec is not None
@@ -328,6 +359,7 @@ def resolve_source(
     metadata_file: Path | None = None,
     timeout_sec: float = 600,
     max_duration_sec: float | None = None,
+    download: DownloadOptions | None = None,
 ) -> ResolvedSource:
     """A local path or an http(s) URL -> a local file plus its metadata.
 
@@ -341,5 +373,5 @@ def resolve_source(
     if is_url(source):
         if metadata_file is not None:
             raise TrendFlowError(ErrorCode.INVALID_REQUEST, "a metadata sidecar is for local files only")
-        return _resolve_url(source, Path(scratch_dir), timeout_sec, max_duration_sec)
+        return _resolve_url(source, Path(scratch_dir), timeout_sec, max_duration_sec, download)
     return _resolve_local(source, metadata_file)

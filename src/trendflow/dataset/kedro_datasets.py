@@ -1,7 +1,8 @@
 """Kedro datasets of the dataset pipeline.
 
 - `SnapshotSourceDataset`: one catalog entry per snapshot source (canonical file, trending CSVs,
-  Hugging Face dataset on disk). Loading returns a lazy `SnapshotSource` handle: nothing is read
+  Hugging Face dataset: Hub repo id, Hub-layout folder or `save_to_disk` folder, see
+  `trendflow.dataset.huggingface`). Loading returns a lazy `SnapshotSource` handle: nothing is read
   until the node that the `snapshot_source` parameter selects calls `.read()`, so unused
   sources need not exist.
 - `HFDiskDataset`: a Hugging Face `datasets` dataset saved with `save_to_disk`, loaded with
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 from kedro.io import AbstractDataset, DatasetError
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
+from trendflow.dataset.huggingface import HFSpec, frame_fingerprint, kind_of, load_hf_frame
 from trendflow.dataset.snapshots import normalize_snapshots, read_canonical
 from trendflow.dataset.trending import expand_paths, import_trending
 
@@ -64,8 +66,16 @@ class SnapshotSource:
     storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
     column_mapping: dict[str, str] = field(default_factory=dict)
     default_platform_id: str | None = "youtube"
+    hf_credentials: dict[str, Any] = field(default_factory=dict, repr=False)
+    _hub_fingerprint: str | None = field(default=None, repr=False)
 
     def exists(self) -> bool:
+        if self.kind == "huggingface" and not self.filepath.startswith("s3://"):
+            try:
+                kind_of(self.filepath)  # a folder, a file or a Hub repo id: loading tells the rest
+            except TrendFlowError:
+                return False
+            return True
         fs, _, paths = fsspec.get_fs_token_paths(self.filepath, storage_options=self.storage_options)
         return bool(paths) and fs.exists(paths[0])
 
@@ -79,10 +89,19 @@ class SnapshotSource:
         if self.kind == "canonical":
             raw = read_canonical(self.filepath, self.storage_options or None, **self.load_args)
         elif self.kind == "huggingface":
-            raw = HFDiskDataset(self.filepath, **self.load_args).load()
+            raw = load_hf_frame(HFSpec.from_options(self.filepath, self.load_args, self.hf_credentials))
+            if kind_of(self.filepath) == "hub":
+                self._hub_fingerprint = frame_fingerprint(raw)
         else:
             raise TrendFlowError(ErrorCode.CONFIG_ERROR, f"unknown snapshot source kind {self.kind!r}")
         if self.column_mapping:
+            missing = sorted(set(self.column_mapping) - set(raw.columns))
+            if missing:
+                raise TrendFlowError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"{self.kind}:{self.filepath}: column_mapping names columns the source lacks: {missing}; "
+                    f"its columns: {sorted(map(str, raw.columns))}",
+                )
             raw = raw.rename(columns=self.column_mapping)
         return normalize_snapshots(raw, f"{self.kind}:{self.filepath}", self.default_platform_id)
 
@@ -94,6 +113,11 @@ class SnapshotSource:
                     f"{posixpath.basename(f)}:{path_fingerprint(f, self.storage_options)}\n".encode()
                 )
             return digest.hexdigest()
+        if self.kind == "huggingface" and kind_of(self.filepath) == "hub":
+            if self._hub_fingerprint is None:
+                self.read()
+            assert self._hub_fingerprint is not None
+            return self._hub_fingerprint
         return path_fingerprint(self.filepath, self.storage_options)
 
 
@@ -103,7 +127,8 @@ class SnapshotSourceDataset(AbstractDataset[pd.DataFrame, SnapshotSource]):
     def __init__(
         self,
         kind: str,
-        filepath: str,
+        filepath: str | None = None,
+        dataset: str | None = None,
         load_args: dict[str, Any] | None = None,
         column_mapping: dict[str, str] | None = None,
         default_platform_id: str | None = "youtube",
@@ -113,11 +138,18 @@ class SnapshotSourceDataset(AbstractDataset[pd.DataFrame, SnapshotSource]):
     ) -> None:
         if kind not in SOURCE_KINDS:
             raise DatasetError(f"SnapshotSourceDataset kind must be one of {SOURCE_KINDS}, got {kind!r}")
+        # `dataset` (huggingface): a Hub repo id or a folder; Kedro would make a `filepath` absolute
+        filepath = dataset if dataset is not None else filepath
+        if not filepath:
+            raise DatasetError("SnapshotSourceDataset needs `filepath` (or `dataset` for huggingface)")
+        # huggingface: `credentials` hold the Hub token; the other kinds: fsspec storage options
+        hf = kind == "huggingface"
         self._source = SnapshotSource(
             kind=kind,
-            filepath=filepath,
+            filepath=str(filepath),
             load_args=dict(load_args or {}),
-            storage_options=_storage_options(credentials, fs_args),
+            storage_options=_storage_options(None if hf else credentials, fs_args),
+            hf_credentials=dict(credentials or {}) if hf else {},
             column_mapping=dict(column_mapping or {}),
             default_platform_id=default_platform_id,
         )
@@ -143,7 +175,10 @@ class SnapshotSourceDataset(AbstractDataset[pd.DataFrame, SnapshotSource]):
         return self._source.exists()
 
     def _describe(self) -> dict[str, Any]:
-        return {"kind": self._source.kind, "filepath": self._source.filepath}
+        described = {"kind": self._source.kind, "filepath": self._source.filepath}
+        if self._source.kind == "huggingface":
+            described["load_args"] = self._source.load_args
+        return described
 
 
 class HFDiskDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):

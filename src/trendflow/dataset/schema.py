@@ -31,6 +31,7 @@ OPTIONAL_SNAPSHOT_COLUMNS = [
     "channel_video_count",
     "channel_view_count",
     "left_censored",  # trending importer: already trending on an export's first day
+    "video_url",  # where processing downloads the video (processing.video_list: snapshots); never a feature
 ]
 COUNTER_COLUMNS = ["views", "likes", "comments"]
 CHANNEL_STAT_COLUMNS = ["channel_subscriber_count", "channel_video_count", "channel_view_count"]

@@ -34,6 +34,7 @@ _STRING_OPTIONAL = {
     "category",
     "language",
     "country",
+    "video_url",
 }
 
 
@@ -84,7 +85,8 @@ def normalize_snapshots(
     if missing:
         raise TrendFlowError(
             ErrorCode.INVALID_REQUEST,
-            f"{source}: snapshots lack required columns {missing}; need {REQUIRED_SNAPSHOT_COLUMNS}",
+            f"{source}: snapshots lack required columns {missing}; need {REQUIRED_SNAPSHOT_COLUMNS}; "
+            f"its columns: {sorted(map(str, df.columns))} (rename others with the source's column_mapping)",
         )
     keep = REQUIRED_SNAPSHOT_COLUMNS + [c for c in OPTIONAL_SNAPSHOT_COLUMNS if c in df.columns]
     df = df[keep]

@@ -40,6 +40,8 @@ class ForecastModel:
     ref: ModelRef
     # The training run's fitted feature transforms (PCA), applied unchanged to the feature row.
     transforms: dict[str, Any] | None = None
+    table_rows: int | None = None  # rows of the training table the model came from
+    synthetic_rows: int | None = None  # of which SYNTHETIC (trendflow.dataset.synthetic)
 
 
 def from_bundle(path: str) -> list[ForecastModel]:
@@ -65,6 +67,8 @@ def from_bundle(path: str) -> list[ForecastModel]:
                 card.interval,
                 ref,
                 bundle.info.feature_transforms,
+                bundle.info.manifest.table_rows,
+                bundle.info.manifest.synthetic_rows,
             )
         )
     if not out:
@@ -129,9 +133,18 @@ def from_registry(
             trained_on_split=card.split,
         )
         transforms = meta.get("trendflow_feature_transforms")
+        rows, synthetic = meta.get("trendflow_table_rows"), meta.get("trendflow_synthetic_rows")
         out.append(
             ForecastModel(
-                card.target, card.horizon, card.horizon_hours, model, card.interval, ref, transforms
+                card.target,
+                card.horizon,
+                card.horizon_hours,
+                model,
+                card.interval,
+                ref,
+                transforms,
+                int(rows) if rows is not None else None,
+                int(synthetic) if synthetic is not None else None,
             )
         )
     if not out:

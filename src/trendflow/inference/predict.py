@@ -136,8 +136,26 @@ def predict_video(
         snapshot1=facts.public(),
         predictions=preds,
         features=FeatureReport(count=len(used), missing_values=missing),
-        warnings=[*features.warnings, *unseen_category_warnings(features.row, models)],
+        warnings=[
+            *features.warnings,
+            *unseen_category_warnings(features.row, models),
+            *synthetic_training_warnings(models),
+        ],
     )
+
+
+def synthetic_training_warnings(models: list[ForecastModel]) -> list[str]:
+    """A warning when the models learnt from SYNTHETIC rows: such forecasts show the mechanics only."""
+    synthetic = max((m.synthetic_rows or 0 for m in models), default=0)
+    if synthetic <= 0:
+        return []
+    rows = max((m.table_rows or 0 for m in models), default=0)
+    share = f" of {rows}" if rows else ""
+    return [
+        f"trained_on_synthetic_data: the models were trained on a table with {synthetic}{share} SYNTHETIC "
+        "rows (generated snapshots and runs, trendflow.dataset.synthetic); these forecasts demonstrate "
+        "the pipeline and say nothing about real audiences"
+    ]
 
 
 def write_predictions(doc: PredictionsDocument, path: str | Path) -> Path:

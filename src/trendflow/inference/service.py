@@ -2,7 +2,7 @@
 
 It reads the project's configuration (conf/<env>, like `kedro run`): the dataset parameters
 (so the feature row is built exactly as for training), the inference parameters, the
-`forecast_models` catalog entry and the MLflow tracking URI of conf/*/mlflow.yml.
+`forecast_models@loader` catalog entry and the MLflow tracking URI of conf/*/mlflow.yml.
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def load_project_config(project_path: str | Path = ".", env: str | None = None) 
     return ProjectConfig(
         project_path=root,
         parameters=loader["parameters"],
-        forecast_models=dict(loader["catalog"].get("forecast_models") or {}),
+        forecast_models=dict(
+            loader["catalog"].get("forecast_models@loader") or loader["catalog"].get("forecast_models") or {}
+        ),
         tracking_uri=_absolute_uri(
             server.get("mlflow_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI"), root
         ),

@@ -158,6 +158,9 @@ def model_metadata(bundle: ModelBundle, card: ModelCard) -> dict[str, Any]:
         "trendflow_feature_transforms": bundle.info.feature_transforms,
         "trendflow_bundle_id": bundle.info.bundle_id,
         "trendflow_dataset_fingerprint": bundle.info.manifest.dataset_fingerprint,
+        # inference warns when a model learnt from SYNTHETIC rows (the demo corpus)
+        "trendflow_table_rows": bundle.info.manifest.table_rows,
+        "trendflow_synthetic_rows": bundle.info.manifest.synthetic_rows,
     }
 
 

@@ -135,7 +135,7 @@ def execute_job(
         outcome = run_job(_request(payload, store, scratch, retry_count))
         return _finish(result, clock, outcome)
     except TrendFlowError as exc:
-        result.error_code, result.error = exc.code, exc.message
+        result.error_code, result.error, result.error_reason = exc.code, exc.message, exc.reason
     except Exception as exc:  # a bug, not an input problem: keep the worker alive, say so
         logger.exception("job %s crashed", payload.run_id)
         result.error_code, result.error = ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"
@@ -215,6 +215,7 @@ def _finish(result: JobResult, clock: float, outcome: Any) -> JobResult:
     result.status = "success" if outcome.status == "success" else "error"
     result.error_code = outcome.error_code
     result.error = outcome.error
+    result.error_reason = getattr(outcome, "error_reason", None)
     if result.status == "error" and result.error_code is None:
         result.error_code = ErrorCode.INTERNAL
     result.cache_hit = bool(outcome.cache_hit)

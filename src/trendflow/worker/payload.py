@@ -84,6 +84,9 @@ class JobResult(BaseModel):
     config_hash: str | None = None
     error_code: ErrorCode | None = None
     error: str | None = None
+    error_reason: str | None = Field(
+        None, description="A finer cause within error_code, e.g. `private` for source_unavailable."
+    )
     retry_count: int = Field(0, ge=0)
     retry_error_codes: list[ErrorCode] = Field(
         default_factory=list, description="The transient error of each earlier attempt, in order."

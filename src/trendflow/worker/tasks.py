@@ -25,6 +25,7 @@ import redis
 from celery import shared_task, signals
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
+from trendflow.dataprocessor.download import DownloadOptions
 from trendflow.events import log_event
 from trendflow.worker.celery_app import TASK_NAME, settings_of
 from trendflow.worker.config import WorkerSettings
@@ -113,7 +114,7 @@ def process_video(
 ) -> dict[str, Any]:
     """Process one video job; returns a `JobResult` as a dict for success and for coded errors."""
     settings = settings_of(self.app)
-    policy = RetryPolicy(settings.retry_base_s, settings.retry_max_s)
+    policy = RetryPolicy(settings.retry_base_s, settings.retry_max_s, _long_backoff_s())
     codes = [ErrorCode(c) for c in retry_error_codes or []]
     try:
         job = JobPayload.parse(payload)
@@ -152,12 +153,13 @@ def process_video(
         lease.release()
 
     if result.status == "error" and policy.should_retry(result.error_code, len(codes)):
-        countdown = policy.delay(len(codes))
+        countdown = policy.delay(len(codes), reason=result.error_reason)
         log_event(
             logger,
             "job_retry",
             run_id=job.run_id,
             error_code=result.error_code,
+            reason=result.error_reason,
             retry=len(codes) + 1,
             countdown_s=round(countdown, 2),
         )
@@ -171,6 +173,7 @@ def process_video(
         run_id=job.run_id,
         status=result.status,
         error_code=result.error_code,
+        reason=result.error_reason,
         retry_count=result.retry_count,
     )
     return result.model_dump(mode="json")
@@ -198,6 +201,14 @@ def _rejected(
         retry_error_codes=codes or [],
         worker=worker,
     )
+
+
+def _long_backoff_s() -> float:
+    """TRENDFLOW_YTDLP_LONG_BACKOFF_S; a bad download setting fails the job, not the retry policy."""
+    try:
+        return DownloadOptions.from_env().long_backoff_s
+    except TrendFlowError:
+        return DownloadOptions().long_backoff_s
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -81,4 +81,4 @@ def test_pipeline_inputs_are_in_the_catalog():
         catalog.update(yaml.safe_load(path.read_text()) or {})
     for name in create_pipeline().inputs():
         assert name.startswith("params:") or name in catalog, name
-    assert catalog["forecast_models"]["source"] == "registry"
+    assert catalog["forecast_models@loader"]["source"] == "registry"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -19,9 +22,13 @@ PROJECT = Path(__file__).resolve().parents[3]
 def test_pipeline_shape() -> None:
     pipeline = create_pipeline()
     assert [n.name for n in pipeline.nodes] == [
-        "plan_processing_jobs", "dispatch_processing_jobs", "follow_processing_jobs", "build_runs_index",
+        "select_processing_videos", "plan_processing_jobs", "dispatch_processing_jobs",
+        "follow_processing_jobs", "build_runs_index",
     ]  # fmt: skip
-    assert pipeline.inputs() == {"processing_video_list", "params:processing", "params:result_store"}
+    assert pipeline.inputs() == {
+        "processing_video_list", "snapshots_canonical", "snapshots_trending", "snapshots_huggingface",
+        "params:processing", "params:dataset", "params:result_store",
+    }  # fmt: skip
     assert pipeline.outputs() == {"runs_index"}
 
 
@@ -71,7 +78,13 @@ def kedro_project(
     return project
 
 
-def run_processing(project: Path, env: str | None = None, **params: object) -> None:
+def run_processing(
+    project: Path,
+    env: str | None = None,
+    pipelines: tuple[str, ...] = ("processing",),
+    extra_runtime: dict | None = None,
+    **params: object,
+) -> None:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -79,8 +92,9 @@ def run_processing(project: Path, env: str | None = None, **params: object) -> N
     runtime = {
         "processing": {"profile": "signals", "local_workers": 2, "poll_s": 0.2, "timeout_s": 300, **params}
     }
+    runtime.update(extra_runtime or {})
     with KedroSession.create(project_path=project, env=env, runtime_params=runtime) as session:
-        session.run(pipeline_names=["processing"])
+        session.run(pipeline_names=pipelines)
 
 
 def check_index(frame: pd.DataFrame) -> None:
@@ -123,3 +137,68 @@ def test_kedro_run_with_env_minio(
     assert fs.exists(manifest_uri)
     # Local inputs were staged into the shared store, so any worker could read them.
     assert fs.exists("trendflow/result_store/_staging/local/clip_b/valid_b.mp4")
+
+
+class _Unavailable(http.server.BaseHTTPRequestHandler):
+    """Answers 451 (Unavailable For Legal Reasons) to everything: a geo-blocked video."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(451)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET
+
+
+def test_kedro_run_from_snapshots_to_the_table(kedro_project: Path) -> None:
+    """processing.video_list=snapshots + dataset: one video processed, one refused by its server
+    (source_unavailable/geo_blocked), one without a URL; the table explains each missing run."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    samples = kedro_project / "data" / "01_raw" / "samples"
+    rows = []
+    for video_id, url in [
+        ("clip_b", str(samples / "valid_b.mp4")),
+        ("blocked", f"http://127.0.0.1:{server.server_address[1]}/blocked.mp4"),
+        ("no_url", None),
+    ]:
+        for day, views in ((1, 10), (15, 100), (22, 150)):
+            rows.append(
+                {"platform_id": "local", "video_id": video_id, "snapshot_at": f"2024-05-{day:02d}T00:00:00Z",
+                 "views": views, "likes": 1, "comments": 0, "video_url": url}
+            )  # fmt: skip
+    pd.DataFrame(rows).to_parquet(kedro_project / "data" / "01_raw" / "snapshots.parquet")
+    try:
+        run_processing(
+            kedro_project,
+            pipelines=("processing", "dataset"),
+            extra_runtime={"dataset": {"snapshot_source": "canonical"}},
+            video_list="snapshots",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    index = pd.read_parquet(kedro_project / "data" / "03_primary" / "runs_index.parquet").set_index(
+        "video_id"
+    )
+    assert sorted(index.index) == ["blocked", "clip_b"]  # no_url cannot be queued
+    assert index.loc["clip_b", "status"] == "success"
+    assert tuple(index.loc["blocked", ["status", "error_code", "error_reason"]]) == (
+        "error", "source_unavailable", "geo_blocked",
+    )  # fmt: skip
+    # the refused video has an error manifest saying why (its run never started)
+    manifest = json.loads(Path(index.loc["blocked", "manifest_uri"]).read_text())
+    assert (manifest["status"], manifest["error_code"], manifest["error_reason"]) == (
+        "error", "source_unavailable", "geo_blocked",
+    )  # fmt: skip
+    assert manifest["components"] == []
+    table = pd.read_parquet(kedro_project / "data" / "05_model_input" / "training_table.parquet")
+    reasons = dict(zip(table["video_id"], table["run__missing_reason"], strict=True))
+    assert pd.isna(reasons["clip_b"]) and table.set_index("video_id").loc["clip_b", "run__present"]
+    assert reasons["blocked"] == "processing_error:source_unavailable:geo_blocked"
+    assert reasons["no_url"] == "no_run"
+    metadata = json.loads((kedro_project / "data" / "05_model_input" / "dataset_metadata.json").read_text())
+    assert metadata["runs"]["processing"]["status"] == {"error": 1, "success": 1}

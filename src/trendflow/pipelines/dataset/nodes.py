@@ -63,8 +63,49 @@ def build_snapshot1(snapshots: pd.DataFrame, params: dict[str, Any]) -> tuple[pd
     return build.build_snapshot1(snapshots, params)
 
 
-def build_run_features(snapshot1: pd.DataFrame, params: dict[str, Any], result_store: str) -> RunFeatures:
-    return build.run_features_for(snapshot1, ResultStore(result_store), params)
+def build_run_features(
+    snapshot1: pd.DataFrame, runs_index: pd.DataFrame, params: dict[str, Any], result_store: str
+) -> RunFeatures:
+    """Run features from the result store; `runs_index` (the processing pipeline's outcome) says
+    why a video has no run: `processing_error:<error_code>[:<reason>]` or `processing_pending`."""
+    rf = build.run_features_for(snapshot1, ResultStore(result_store), params)
+    return explain_missing_runs(rf, snapshot1, runs_index)
+
+
+def explain_missing_runs(rf: RunFeatures, snapshot1: pd.DataFrame, runs_index: pd.DataFrame) -> RunFeatures:
+    """Replace `no_run` / `no_successful_run` by what processing reported (newest runs_index row)."""
+    if runs_index is None or runs_index.empty:
+        rf.info["processing"] = {"runs_index_rows": 0}
+        return rf
+    latest = runs_index.drop_duplicates(["platform_id", "video_id"], keep="last").set_index(
+        ["platform_id", "video_id"]
+    )
+    reasons: dict[tuple[str, str], str] = {}
+    for key, row in latest.iterrows():
+        if row["status"] == "error" and pd.notna(row["error_code"]):
+            reason = row.get("error_reason")
+            reasons[key] = f"processing_error:{row['error_code']}" + (
+                f":{reason}" if pd.notna(reason) else ""
+            )
+        elif row["status"] == "pending":
+            reasons[key] = "processing_pending"
+    s1 = snapshot1.loc[rf.frame.index]
+    keys = list(zip(s1["platform_id"], s1["video_id"], strict=True))
+    current = rf.frame["run__missing_reason"]
+    explained = [
+        reasons.get(k, r) if (not present and r in ("no_run", "no_successful_run")) else r
+        for k, r, present in zip(keys, current.tolist(), rf.frame["run__present"].tolist(), strict=True)
+    ]
+    rf.frame["run__missing_reason"] = pd.array(explained, dtype="string")
+    rf.info["processing"] = {
+        "runs_index_rows": len(runs_index),
+        "status": {str(k): int(v) for k, v in runs_index["status"].value_counts().sort_index().items()},
+        "missing_reasons": {
+            str(k): int(v)
+            for k, v in rf.frame["run__missing_reason"].dropna().value_counts().sort_index().items()
+        },
+    }
+    return rf
 
 
 def enrich_and_split(

@@ -34,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.build_run_features,
-                inputs=["dataset_snapshot1", "params:dataset", "params:result_store"],
+                inputs=["dataset_snapshot1", "runs_index", "params:dataset", "params:result_store"],
                 outputs="dataset_run_features",
                 name="build_run_features",
                 tags=["dataset"],

@@ -1,7 +1,7 @@
 """The `inference` pipeline: forecast models + videos -> predictions.json per video.
 
 `kedro run --pipeline=inference` (parameters: conf/base/parameters_inference.yml; models:
-the `forecast_models` catalog entry, MLflow registry alias by default). See docs/training.md.
+the `forecast_models@loader` catalog entry, MLflow registry alias by default). See docs/training.md.
 """
 
 from kedro.pipeline import Pipeline, node
@@ -22,7 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 nodes.predict_requests,
                 inputs=[
                     "inference_requests",
-                    "forecast_models",
+                    "forecast_models@loader",
                     "params:inference",
                     "params:dataset",
                     "params:result_store",

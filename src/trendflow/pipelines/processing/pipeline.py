@@ -1,4 +1,4 @@
-"""The `processing` pipeline: a video list -> Celery jobs -> outcomes -> `runs_index`.
+"""The `processing` pipeline: videos (list file or snapshots) -> Celery jobs -> outcomes -> `runs_index`.
 
     kedro run --pipeline=processing               # conf/base: local store, local Redis
     kedro run --pipeline=processing --env minio   # result store and datasets on s3://
@@ -14,6 +14,7 @@ from trendflow.pipelines.processing.nodes import (
     dispatch_processing_jobs,
     follow_processing_jobs,
     plan_processing_jobs,
+    select_processing_videos,
 )
 
 
@@ -21,8 +22,22 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             node(
+                select_processing_videos,
+                inputs=[
+                    "processing_video_list",
+                    "snapshots_canonical",
+                    "snapshots_trending",
+                    "snapshots_huggingface",
+                    "params:processing",
+                    "params:dataset",
+                    "params:result_store",
+                ],
+                outputs="processing_videos",
+                name="select_processing_videos",
+            ),
+            node(
                 plan_processing_jobs,
-                inputs=["processing_video_list", "params:processing", "params:result_store"],
+                inputs=["processing_videos", "params:processing", "params:result_store"],
                 outputs="processing_planned_jobs",
                 name="plan_processing_jobs",
             ),

@@ -70,7 +70,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:training",
                     "feature_transforms",
                 ],
-                outputs=["model_bundle", "training_mlflow_models", "training_mlflow_tags"],
+                outputs=["model_bundle", "forecast_models@mlflow", "training_mlflow_tags"],
                 name="build_model_bundle",
             ),
         ],
