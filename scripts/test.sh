@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# pyproject.toml and the lock (requirements/) must agree: `bash scripts/lock.sh` refreshes it.
+.venv/bin/python scripts/check_lock.py
 export KEDRO_DISABLE_TELEMETRY=1 MLFLOW_ALLOW_FILE_STORE=true PYTHONUNBUFFERED=1
 if [ -f scripts/build_models.sh ]; then bash scripts/build_models.sh; fi
 .venv/bin/ruff check src tests benchmarks
