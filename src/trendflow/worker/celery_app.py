@@ -8,7 +8,8 @@ Why each setting (SPEC 11):
 - `visibility_timeout` above the hard time limit: Redis redelivers an unacknowledged job only
   after this delay, and must never hand a job that is still running to a second worker;
 - `unacked_restore_*`: how often a live worker sweeps for jobs abandoned by a dead one;
-- socket timeouts and health checks: a restarted Redis is noticed and reconnected, not waited on.
+- socket timeouts and health checks: a restarted Redis is noticed and reconnected, not waited on;
+- task events on: Flower (compose.yaml) shows queues, workers and tasks live.
 
 `app` is built from the environment at import (for `celery -A trendflow.worker.celery_app`);
 `make_celery` builds one from explicit settings (the CLI, tests, the batch dispatcher).
@@ -74,7 +75,10 @@ def celery_config(settings: WorkerSettings) -> dict[str, object]:
         "worker_prefetch_multiplier": 1,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "worker_hijack_root_logger": False,
-        "worker_send_task_events": False,
+        # Task events (sent, received, started, succeeded, failed, retried) for Flower and
+        # `celery events`; the worker's own numbers are Prometheus metrics (trendflow.worker.metrics).
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
         "result_expires": settings.result_expires_s,
         # Not extended: a result then holds only the JobResult, never the task's arguments (the
         # payload's sidecar text lives in the queue only until the job is acknowledged).

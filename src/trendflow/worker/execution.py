@@ -31,6 +31,7 @@ from trendflow.storage.store import (
     bounded_s3_options,
     s3_options_from_env,
 )
+from trendflow.worker import metrics
 from trendflow.worker.config import WorkerSettings
 from trendflow.worker.payload import JobPayload, JobResult
 
@@ -104,7 +105,24 @@ def execute_job(
     worker: str | None = None,
     store: ResultStore | None = None,
 ) -> JobResult:
-    """Process one payload to an outcome. Never raises: every failure is a coded JobResult."""
+    """Process one payload to an outcome and record the attempt's metrics. Never raises."""
+    result, manifest = _execute(payload, settings, retry_count, retry_error_codes, worker, store)
+    try:
+        metrics.record_attempt(result, manifest)
+    except Exception as exc:  # metrics never fail a job
+        logger.warning("cannot record metrics of %s: %s", payload.run_id, exc)
+    return result
+
+
+def _execute(
+    payload: JobPayload,
+    settings: WorkerSettings,
+    retry_count: int = 0,
+    retry_error_codes: list[ErrorCode] | None = None,
+    worker: str | None = None,
+    store: ResultStore | None = None,
+) -> tuple[JobResult, Any | None]:
+    """(result, manifest of a run this attempt computed). Every failure is a coded JobResult."""
     started_at = utc_now()
     clock = time.perf_counter()
     result = JobResult(
@@ -129,11 +147,11 @@ def execute_job(
         if not payload.force:
             cached = _cached_run(store, payload)
             if cached is not None:
-                return _finish(result, clock, cached)
+                return _finish(result, clock, cached), None
         clean_stale_scratch(settings.scratch_root, settings.job_time_limit_s)  # a killed job's frames
         scratch = job_scratch(settings, payload.run_id)
         outcome = run_job(_request(payload, store, scratch, retry_count))
-        return _finish(result, clock, outcome)
+        return _finish(result, clock, outcome), outcome.manifest
     except TrendFlowError as exc:
         result.error_code, result.error, result.error_reason = exc.code, exc.message, exc.reason
     except Exception as exc:  # a bug, not an input problem: keep the worker alive, say so
@@ -144,7 +162,7 @@ def execute_job(
             shutil.rmtree(scratch, ignore_errors=True)
     result.finished_at = utc_now()
     result.duration_sec = round(time.perf_counter() - clock, 4)
-    return result
+    return result, None
 
 
 def _check_profile(payload: JobPayload) -> None:

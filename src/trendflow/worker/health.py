@@ -1,6 +1,7 @@
 """A worker's health endpoints (SPEC 11), served by a small companion process of the worker.
 
 - `GET /health/live`: the worker process is up (the companion checks its pid);
+- `GET /metrics`: Prometheus metrics of the worker's processes (trendflow.worker.metrics);
 - `GET /health`: every dependency a job needs, checked now, concurrently, each with a deadline:
   `broker` (Redis PING), `storage` (write, read back and delete a probe object in the result
   store), `triton` (server and every model the worker's profiles need ready; "not required"
@@ -34,6 +35,7 @@ from typing import Any
 import redis
 
 from trendflow.contracts.identity import utc_now
+from trendflow.worker import metrics
 from trendflow.worker.config import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -160,6 +162,9 @@ class HealthMonitor:
         }
         self._pool = ThreadPoolExecutor(max_workers=len(self.checks) * 2, thread_name_prefix="health")
         self._celery: Any = None
+        self._queue_length = metrics.QueueLengthCollector(
+            settings.redis_url, settings.queue, timeout_s=settings.broker_timeout_s
+        )
 
     def _consumer_check(self) -> dict[str, Any]:
         if self.nodename is None:
@@ -174,6 +179,10 @@ class HealthMonitor:
                 f"worker {self.nodename} does not answer a control ping (starting, or disconnected)"
             )
         return {"node": self.nodename, "queue": self.settings.queue}
+
+    def metrics(self) -> bytes:
+        """Prometheus exposition of every process of this worker, plus the queue's length."""
+        return metrics.render((self._queue_length,))
 
     def worker_alive(self) -> bool:
         return self.worker_pid is None or _pid_alive(self.worker_pid)
@@ -242,13 +251,19 @@ def _handler(monitor: HealthMonitor) -> type[BaseHTTPRequestHandler]:
             elif path == "/health":
                 ok, body = monitor.report()
                 self._send(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, body)
+            elif path == "/metrics":
+                self._send_bytes(HTTPStatus.OK, monitor.metrics(), metrics.CONTENT_TYPE)
             else:
-                self._send(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {path}; try /health"})
+                self._send(
+                    HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {path}; try /health or /metrics"}
+                )
 
         def _send(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-            data = json.dumps(body, default=str).encode()
+            self._send_bytes(status, json.dumps(body, default=str).encode(), "application/json")
+
+        def _send_bytes(self, status: HTTPStatus, data: bytes, content_type: str) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()

@@ -1,8 +1,9 @@
-"""`trendflow worker`: one Celery worker process plus its health server.
+"""`trendflow worker`: one Celery worker process plus its health and metrics server.
 
 The health server runs in a spawned companion process that watches the worker's pid (a thread
-in the worker would be forked into the pool's job processes). Scratch left behind by a killed
-predecessor is removed before the worker takes its first job.
+in the worker would be forked into the pool's job processes); it also serves `/metrics`, which it
+reads from the folder every process of this worker writes to (trendflow.worker.metrics).
+Scratch left behind by a killed predecessor is removed before the worker takes its first job.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from trendflow.worker.celery_app import make_celery
 from trendflow.worker.config import WorkerSettings
 from trendflow.worker.execution import clean_stale_scratch
 from trendflow.worker.health import serve_health
+from trendflow.worker.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def worker_argv(
         # No gossip/mingle: workers share nothing but the queue, and start a second sooner.
         "--without-gossip",
         "--without-mingle",
-        "--without-heartbeat",
+        # Heartbeats stay on: with task events they tell Flower which workers are online.
     ]
 
 
@@ -74,6 +76,9 @@ def run_worker(
     if removed:
         log_event(logger, "stale_scratch_removed", count=len(removed), scratch=settings.scratch_root)
 
+    # Before the pool forks and the companion spawns: both record/read metrics in this folder.
+    metrics_dir = os.environ.get(MULTIPROC_ENV) or os.path.join(settings.scratch_root, "prometheus")
+    prepare_multiprocess_dir(metrics_dir)
     nodename = node_name(hostname)
     health = start_health_process(settings, nodename)
     log_event(

@@ -27,6 +27,7 @@ from celery import shared_task, signals
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.dataprocessor.download import DownloadOptions
 from trendflow.events import log_event
+from trendflow.worker import metrics
 from trendflow.worker.celery_app import TASK_NAME, settings_of
 from trendflow.worker.config import WorkerSettings
 from trendflow.worker.execution import execute_job
@@ -119,7 +120,7 @@ def process_video(
     try:
         job = JobPayload.parse(payload)
     except TrendFlowError as exc:
-        return _rejected(payload, exc, worker_name(self)).model_dump(mode="json")
+        return _final(_rejected(payload, exc, worker_name(self)))
 
     client = redis_client(settings)
     try:
@@ -134,7 +135,7 @@ def process_video(
             f"job {job.run_id} was delivered {attempt} times; every worker that took it died or gave up "
             "(check worker memory limits and logs)",
         )
-        return _rejected(payload, error, worker_name(self), retry_count, codes).model_dump(mode="json")
+        return _final(_rejected(payload, error, worker_name(self), retry_count, codes))
 
     lease = RunLease(client, job.run_id, owner=f"{worker_name(self)}:{self.request.id}")
     try:
@@ -143,6 +144,7 @@ def process_video(
         logger.warning("cannot take lease of %s (running without it): %s", job.run_id, exc)
         claimed = True
     if not claimed:  # another delivery of this job is still running; come back later
+        metrics.record_retry("lease_busy")
         raise self.retry(countdown=LEASE_TTL_S, kwargs={"retry_error_codes": [str(c) for c in codes]})
     try:
         log_event(logger, "job_started", run_id=job.run_id, attempt=attempt, video_id=job.video_id)
@@ -163,6 +165,7 @@ def process_video(
             retry=len(codes) + 1,
             countdown_s=round(countdown, 2),
         )
+        metrics.record_retry(result.error_code)
         raise self.retry(
             countdown=countdown,
             kwargs={"retry_error_codes": [*map(str, codes), str(result.error_code)]},
@@ -176,6 +179,15 @@ def process_video(
         reason=result.error_reason,
         retry_count=result.retry_count,
     )
+    return _final(result)
+
+
+def _final(result: JobResult) -> dict[str, Any]:
+    """The task's return value; counts the job's final outcome."""
+    try:
+        metrics.record_final(result)
+    except Exception as exc:  # metrics never fail a job
+        logger.warning("cannot record metrics of %s: %s", result.requested_run_id, exc)
     return result.model_dump(mode="json")
 
 
