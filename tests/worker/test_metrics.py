@@ -20,6 +20,7 @@ from trendflow.batch.video_list import VideoEntry
 from trendflow.contracts.errors import MAX_RETRIES, ErrorCode
 from trendflow.dataprocessor.graph import ComponentGraph
 from trendflow.worker.config import WorkerSettings
+from trendflow.worker.metrics import default_multiprocess_dir
 from trendflow.worker.processes import WorkerProcess, free_port
 
 
@@ -84,7 +85,7 @@ def test_worker_metrics_count_jobs_components_and_queue_wait_across_pool_process
     assert value(samples, "trendflow_job_retries_total") == 0
     assert value(samples, "trendflow_oom_events_total") == 0
     # The values came from the pool's processes, not from the companion or the main process.
-    files = list(Path(worker.settings.scratch_root, "prometheus").glob("*.db"))
+    files = list(default_multiprocess_dir(worker.hostname).glob("*.db"))
     assert files and all(f.stem.split("_")[-1].isdigit() for f in files)
 
 

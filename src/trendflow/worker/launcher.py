@@ -18,7 +18,12 @@ from trendflow.worker.celery_app import make_celery
 from trendflow.worker.config import WorkerSettings
 from trendflow.worker.execution import clean_stale_scratch
 from trendflow.worker.health import serve_health
-from trendflow.worker.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+from trendflow.worker.metrics import (
+    MULTIPROC_ENV,
+    default_multiprocess_dir,
+    prepare_multiprocess_dir,
+    remove_multiprocess_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +82,11 @@ def run_worker(
         log_event(logger, "stale_scratch_removed", count=len(removed), scratch=settings.scratch_root)
 
     # Before the pool forks and the companion spawns: both record/read metrics in this folder.
-    metrics_dir = os.environ.get(MULTIPROC_ENV) or os.path.join(settings.scratch_root, "prometheus")
-    prepare_multiprocess_dir(metrics_dir)
     nodename = node_name(hostname)
+    own_metrics_dir = MULTIPROC_ENV not in os.environ  # one we pick is ours to remove at exit
+    metrics_dir = prepare_multiprocess_dir(
+        os.environ.get(MULTIPROC_ENV) or default_multiprocess_dir(nodename)
+    )
     health = start_health_process(settings, nodename)
     log_event(
         logger, "health_server_started", host=settings.health_host, port=settings.health_port, node=nodename
@@ -90,3 +97,5 @@ def run_worker(
     finally:
         health.terminate()
         health.join(timeout=5)
+        if own_metrics_dir:
+            remove_multiprocess_dir(metrics_dir)

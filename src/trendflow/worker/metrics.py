@@ -19,7 +19,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,13 @@ NAMESPACE = "trendflow"
 JOB_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, float("inf"))
 COMPONENT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
 QUEUE_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600, 4 * 3600, float("inf"))
+
+
+def default_multiprocess_dir(nodename: str) -> Path:
+    """Where a worker keeps its metric files unless PROMETHEUS_MULTIPROC_DIR says otherwise: one
+    folder per node name, outside the scratch folder (which is emptied after every job)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", nodename)
+    return Path(tempfile.gettempdir()) / "trendflow-metrics" / safe
 
 
 def prepare_multiprocess_dir(path: str | Path) -> Path:
