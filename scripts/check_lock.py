@@ -7,7 +7,8 @@ Checks, with the standard library and `packaging` only (a bare venv has it insid
 2. every requirement of the project and of its locked extras is pinned in requirements/lock.txt at a
    version it allows, and every pin carries a sha256 hash;
 3. the lock keeps the deployment's invariants: torch is the CPU build, numpy < 2, no CUDA wheels;
-4. requirements/no-deps.txt pins exactly requirements/no-deps.in.
+4. requirements/runtime.txt (the image's subset) pins the runtime requirements at lock.txt's versions;
+5. requirements/no-deps.txt pins exactly requirements/no-deps.in.
 
 `--stamp` records the current input hash (scripts/lock.sh does it after compiling). Exit status 1 and
 one line per problem when the lock is stale; run `bash scripts/lock.sh` to fix it.
@@ -36,6 +37,7 @@ except ImportError:  # a fresh venv: pip vendors packaging
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCKED_EXTRAS = ("dev", "models", "ops")
+RUNTIME_EXTRAS = ("ops",)  # requirements/runtime.txt: what the container image installs
 # The lock targets the CI/deploy platform (scripts/lock.sh: --python-version 3.11, manylinux x86_64).
 TARGET_ENV = {
     **default_environment(),
@@ -93,10 +95,10 @@ def read_pins(path: Path) -> tuple[dict[str, Version], list[str]]:
     return pins, unhashed
 
 
-def project_requirements(root: Path = ROOT) -> list[Requirement]:
+def project_requirements(root: Path = ROOT, extras: tuple[str, ...] = LOCKED_EXTRAS) -> list[Requirement]:
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     raw = list(project.get("dependencies", []))
-    for extra in LOCKED_EXTRAS:
+    for extra in extras:
         raw += project.get("optional-dependencies", {}).get(extra, [])
     reqs = [Requirement(r) for r in raw]
     return [r for r in reqs if r.marker is None or r.marker.evaluate(TARGET_ENV)]
@@ -127,6 +129,18 @@ def problems(root: Path = ROOT) -> list[str]:
     if pins.get("numpy") is not None and pins["numpy"] >= Version("2"):
         found.append(f"numpy is locked at {pins['numpy']}; nvidia-pytriton needs numpy < 2")
     found += [f"{name} (a CUDA wheel) is in the lock" for name in pins if CUDA_WHEEL.match(name)]
+    runtime, unhashed = read_pins(req / "runtime.txt")
+    found += [
+        f"requirements/runtime.txt pins {name}=={version}, lock.txt pins {pins.get(name)}"
+        for name, version in runtime.items()
+        if pins.get(name) != version
+    ]
+    found += [
+        f"{r} is not pinned in requirements/runtime.txt"
+        for r in project_requirements(root, RUNTIME_EXTRAS)
+        if canonicalize_name(r.name) not in runtime
+    ]
+    found += [f"{name} has no sha256 hash in requirements/runtime.txt" for name in unhashed]
     wanted = {canonicalize_name(Requirement(r).name): Requirement(r) for r in _lines(req / "no-deps.in")}
     nodeps, unhashed = read_pins(req / "no-deps.txt")
     if set(nodeps) != set(wanted):

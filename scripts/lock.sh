@@ -5,6 +5,7 @@
 #
 # Writes, with sha256 hashes for `pip install --require-hashes`:
 #   requirements/lock.txt     runtime + dev + models + ops extras (Python 3.11, Linux x86_64, glibc >= 2.35)
+#   requirements/runtime.txt  runtime + ops extra only (the container image), same pins as lock.txt
 #   requirements/no-deps.txt  requirements/no-deps.in, installed with --no-deps
 # Inputs: pyproject.toml, requirements/constraints.txt (torch CPU), requirements/no-deps.in.
 # scripts/check_lock.py (run by CI) fails when these inputs changed after the last refresh.
@@ -33,6 +34,8 @@ common=(
 )
 "$UV" pip compile pyproject.toml --extra dev --extra models --extra ops \
   -c requirements/constraints.txt "${common[@]}" "$@" -o requirements/lock.txt
+"$UV" pip compile pyproject.toml --extra ops \
+  -c requirements/constraints.txt -c requirements/lock.txt "${common[@]}" -o requirements/runtime.txt
 "$UV" pip compile requirements/no-deps.in --no-deps "${common[@]}" "$@" -o requirements/no-deps.txt
 "${PYTHON:-python3}" scripts/check_lock.py --stamp
-echo "[lock] requirements/lock.txt: $(grep -c '==' requirements/lock.txt) pins; requirements/no-deps.txt: $(grep -c '==' requirements/no-deps.txt)"
+for f in requirements/{lock,runtime,no-deps}.txt; do echo "[lock] $f: $(grep -c '==' "$f") pins"; done

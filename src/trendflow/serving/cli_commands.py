@@ -23,6 +23,7 @@ def serve_models(
     grpc_port: int = 8001,
     metrics_port: int = 8002,
     stop_event: threading.Event | None = None,
+    host: str = "127.0.0.1",
 ) -> dict[str, Any]:
     """Start the bundled tritonserver, wait until every model is ready, print one JSON line,
     serve until SIGINT/SIGTERM (or `stop_event`), then stop it cleanly."""
@@ -31,7 +32,11 @@ def serve_models(
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
     server = TritonServer(
-        repository=Path(repository), http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port
+        repository=Path(repository),
+        http_port=http_port,
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        bind_host=host,
     )
     with server:
         status = {
@@ -65,13 +70,14 @@ def register_serving_commands(app: typer.Typer) -> None:
     @app.command("serve-models")
     def serve_models_command(
         repository: Annotated[Path, typer.Option(help="Triton model repository.")] = DEFAULT_REPOSITORY,
-        http_port: Annotated[int, typer.Option(help="HTTP port on 127.0.0.1 (0 = any free).")] = 8000,
-        grpc_port: Annotated[int, typer.Option(help="gRPC port on 127.0.0.1 (0 = any free).")] = 8001,
+        http_port: Annotated[int, typer.Option(help="HTTP port (0 = any free).")] = 8000,
+        grpc_port: Annotated[int, typer.Option(help="gRPC port (0 = any free).")] = 8001,
         metrics_port: Annotated[int, typer.Option(help="Metrics port (0 = any free).")] = 8002,
+        host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 in a container).")] = "127.0.0.1",
     ) -> None:
         """Run the bundled Triton server on the model repository until interrupted."""
         try:
-            serve_models(repository, http_port, grpc_port, metrics_port)
+            serve_models(repository, http_port, grpc_port, metrics_port, host=host)
         except TrendFlowError as exc:
             typer.echo(json.dumps({"status": "error", **exc.to_dict()}))
             raise typer.Exit(1) from exc

@@ -118,6 +118,7 @@ class TritonServer:
     startup_timeout_s: float = 120.0
     log_verbose: int = 0
     extra_args: list[str] = field(default_factory=list)
+    bind_host: str = HOST  # 0.0.0.0 in a container; clients of this object still use HOST
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _workdir: Path | None = field(default=None, init=False, repr=False)
     _shm_prefix: str = field(default="", init=False, repr=False)
@@ -146,9 +147,9 @@ class TritonServer:
             str(bundle.binary),
             f"--model-repository={Path(self.repository).resolve()}",
             f"--backend-directory={backend_dir}",
-            f"--http-address={HOST}",
-            f"--grpc-address={HOST}",
-            f"--metrics-address={HOST}",
+            f"--http-address={self.bind_host}",
+            f"--grpc-address={self.bind_host}",
+            f"--metrics-address={self.bind_host}",
             f"--http-port={self.http_port}",
             f"--grpc-port={self.grpc_port}",
             f"--metrics-port={self.metrics_port}",
