@@ -17,8 +17,8 @@ try:  # typer >= 0.26 vendors click: its usage errors are not click's own classe
 except ImportError:  # pragma: no cover - older typer on plain click
     from click.exceptions import NoArgsIsHelpError, UsageError
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from trendflow.cli_progress import component_count, component_progress, summary_line
 from trendflow.console import print_error
 from trendflow.dataprocessor.component import PrivacyPolicy
 from trendflow.storage.store import ResultStore
@@ -98,27 +98,9 @@ def process(
     except TrendFlowError as exc:
         outcome = RunOutcome(status="error", error_code=exc.code, error=exc.message)
     else:
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-            disable=not stderr.is_terminal,
-        ) as bar:
-            task = bar.add_task("starting", total=None)
-            done: set[str] = set()
-
-            def on_progress(component: str, status: str) -> None:
-                if status == "running":
-                    bar.update(task, description=component)
-                else:
-                    done.add(component)
-                    bar.update(task, completed=len(done))
-
-            outcome = process_video(request, progress=on_progress)
+        with component_progress(stderr, component_count(profile) if resume is None else None) as progress:
+            outcome = process_video(request, progress=progress)
+        stderr.print(summary_line(outcome), highlight=False, markup=False, soft_wrap=True)
     summary = outcome.summary()
     if outcome.status != "success":
         from trendflow.contracts.errors import HINTS
@@ -234,7 +216,9 @@ def main() -> None:
     traceback: usage errors are `invalid_request`, an unexpected exception `internal` (its
     traceback only with TRENDFLOW_DEBUG=1)."""
     from trendflow.contracts.errors import ErrorCode, TrendFlowError
+    from trendflow.warnings_routing import route_third_party_warnings
 
+    route_third_party_warnings()  # third-party deprecation noise to the debug log
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as exc:

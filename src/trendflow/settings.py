@@ -3,6 +3,10 @@
 from kedro.config import OmegaConfigLoader
 
 from trendflow.hooks import ParameterValidationHook
+from trendflow.warnings_routing import route_third_party_warnings
+
+# Third-party deprecation warnings go to the debug log, not the console (conf/logging.yml).
+route_third_party_warnings()
 
 HOOKS = (ParameterValidationHook(),)
 
