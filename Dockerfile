@@ -74,6 +74,8 @@ COPY --from=venv /opt/venv /opt/venv
 COPY --chown=trendflow:trendflow pyproject.toml README.md component_graph.yaml ./
 COPY --chown=trendflow:trendflow src/ src/
 COPY --chown=trendflow:trendflow conf/ conf/
+# The sample videos and list the processing pipeline reads by default (the rest of data/ lives on MinIO).
+COPY --chown=trendflow:trendflow data/01_raw/samples/ data/01_raw/samples/
 COPY --from=models --chown=trendflow:trendflow /app/serving/ serving/
 RUN mkdir -p /scratch /tmp/trendflow-metrics data \
     && chown -R trendflow:trendflow /scratch /tmp/trendflow-metrics data \

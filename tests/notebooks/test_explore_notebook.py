@@ -24,6 +24,8 @@ def test_explore_notebook_executes(project: Path, monkeypatch):
     monkeypatch.setenv("TRENDFLOW_PROJECT", str(project))
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
     nb = nbformat.read(ROOT / "notebooks" / "explore.ipynb", as_version=4)
+    # The project is loaded the Kedro way: its IPython extension defines `catalog`.
+    assert any("%load_ext kedro.ipython" in cell.source for cell in nb.cells if cell.cell_type == "code")
     client = NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(project)}}
     )
