@@ -3,7 +3,7 @@ the validation-chosen champions with the baselines on the channel, time and walk
 
     .venv/bin/python benchmarks/real_data_check.py --trending-path ../shared/data/trending
 
-It runs `kedro run --env trending --pipeline=dataset` then `--pipeline=training` (KedroSession
+It runs `kedro run --env trending --pipelines=dataset` then `--pipelines=training` (KedroSession
 API) in a temporary copy of the project (so the project's own data/ and mlflow.db stay as they
 are; `--in-place` runs in the project itself), prints the comparison table (markdown) on stderr
 and one JSON object on stdout: the goal table (per target x horizon x split: champion, Spearman and

@@ -83,7 +83,7 @@ def test_unknown_target_and_missing_models_fail_clearly(project):
     i = args.index("--bundle")
     result, doc = _invoke([run_dir, *args[:i], *args[i + 2 :]])  # default: the registry, empty here
     assert result.exit_code == 1 and doc["error_code"] == "model_not_found"
-    assert "kedro run --pipeline=training" in doc["error"]
+    assert "kedro run --pipelines=training" in doc["error"]
 
 
 def test_predict_source_processes_the_video_first(project):

@@ -92,7 +92,7 @@ def test_no_registered_model_is_a_clear_error(tracking):
     with pytest.raises(TrendFlowError) as err:
         from_registry("nothing", "champion", tracking)
     assert err.value.code == ErrorCode.MODEL_NOT_FOUND
-    assert "kedro run --pipeline=training" in err.value.message
+    assert "kedro run --pipelines=training" in err.value.message
 
 
 def test_logging_is_skipped_without_an_active_run(tracking, inference_setup):

@@ -151,7 +151,7 @@ def from_registry(
         raise TrendFlowError(
             ErrorCode.MODEL_NOT_FOUND,
             f"no model '{prefix}-<target>-<horizon>' with alias @{alias} in the MLflow registry at {where}: "
-            "train with `kedro run --pipeline=training`, or predict from a bundle "
+            "train with `kedro run --pipelines=training`, or predict from a bundle "
             "(model_source: bundle / --bundle)",
         )
     return out

@@ -133,7 +133,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
     if not (path / BUNDLE_FILE).is_file():
         raise TrendFlowError(
             ErrorCode.MODEL_NOT_FOUND,
-            f"no model bundle at {path}: train one with `kedro run --pipeline=training`",
+            f"no model bundle at {path}: train one with `kedro run --pipelines=training`",
         )
     try:
         info = BundleInfo.model_validate_json((path / BUNDLE_FILE).read_text())

@@ -68,7 +68,7 @@ def target_tasks(table: pd.DataFrame, params: TrainingParams) -> list[tuple[str,
         raise TrendFlowError(
             ErrorCode.INVALID_REQUEST,
             "the training table has no target__<target>__<horizon> columns: build it with "
-            "`kedro run --pipeline=dataset`",
+            "`kedro run --pipelines=dataset`",
         )
     return sorted(found, key=lambda x: (x[0], _horizon_hours_key(x[1]), x[1]))
 

@@ -126,7 +126,7 @@ def build_manifest(
     if recorded and recorded != actual:
         log.warning(
             "training table hashes to %s but dataset_metadata.json records %s: the metadata belongs to "
-            "another build; rebuild with `kedro run --pipeline=dataset`",
+            "another build; rebuild with `kedro run --pipelines=dataset`",
             actual[:16],
             recorded[:16],
         )

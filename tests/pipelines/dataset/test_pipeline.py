@@ -1,4 +1,4 @@
-"""`kedro run --pipeline=dataset` end to end, in a copy of the project (KedroSession API)."""
+"""`kedro run --pipelines=dataset` end to end, in a copy of the project (KedroSession API)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The `dataset` pipeline: snapshots + run artifacts -> training_table.parquet + dataset_metadata.json.
 
-`kedro run --pipeline=dataset` builds it from the source named by `dataset.snapshot_source`
+`kedro run --pipelines=dataset` builds it from the source named by `dataset.snapshot_source`
 (default: the SYNTHETIC corpus). See docs/dataset.md.
 """
 

@@ -1,6 +1,6 @@
 """The `inference` pipeline: forecast models + videos -> predictions.json per video.
 
-`kedro run --pipeline=inference` (parameters: conf/base/parameters_inference.yml; models:
+`kedro run --pipelines=inference` (parameters: conf/base/parameters_inference.yml; models:
 the `forecast_models@loader` catalog entry, MLflow registry alias by default). See docs/training.md.
 """
 

@@ -1,7 +1,7 @@
 """The `processing` pipeline: videos (list file or snapshots) -> Celery jobs -> outcomes -> `runs_index`.
 
-    kedro run --pipeline=processing               # conf/base: local store, local Redis
-    kedro run --pipeline=processing --env minio   # result store and datasets on s3://
+    kedro run --pipelines=processing               # conf/base: local store, local Redis
+    kedro run --pipelines=processing --env minio   # result store and datasets on s3://
 
 Needs Redis (TRENDFLOW_REDIS_URL) and workers (`trendflow worker`); with
 `processing.local_workers > 0` the pipeline starts local workers when none consumes the queue.

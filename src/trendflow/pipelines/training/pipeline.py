@@ -1,6 +1,6 @@
 """The `training` pipeline: training_table.parquet -> models, metrics, report, MLflow run.
 
-`kedro run --pipeline=training` (parameters: conf/base/parameters_training.yml). kedro-mlflow
+`kedro run --pipelines=training` (parameters: conf/base/parameters_training.yml). kedro-mlflow
 opens one MLflow run for the pipeline; the catalog's Mlflow* datasets fill it. See
 docs/training.md.
 """
