@@ -118,3 +118,34 @@ def test_kustomization_lists_every_manifest() -> None:
     listed = set(yaml.safe_load((folder / "kustomization.yaml").read_text())["resources"])
     assert listed == {p.name for p in folder.glob("*.yaml")} - {"kustomization.yaml"}
     assert not any(Path(folder, name).is_dir() for name in listed)
+
+
+def _merge(base: Any, patch: Any) -> Any:
+    """A strategic merge good enough for this patch: dicts deep-merged, lists of named items merged by
+    name, other lists appended (volumes) or replaced (command)."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        return {k: _merge(base[k], v) if k in base else v for k, v in {**base, **patch}.items()}
+    if isinstance(base, list) and isinstance(patch, list) and patch and isinstance(patch[0], dict):
+        if "name" in patch[0] and all("name" in b for b in base):
+            named = {b["name"]: b for b in base}
+            for item in patch:
+                named[item["name"]] = _merge(named.get(item["name"], {}), item)
+            return list(named.values())
+        return base + [p for p in patch if p not in base]
+    return patch
+
+
+def test_the_gpu_overlay_yields_a_valid_gpu_triton(k8s_objects) -> None:
+    folder = ROOT / "deploy" / "k8s" / "gpu"
+    overlay = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert overlay["resources"] == [".."]
+    [patch_ref] = overlay["patches"]
+    patch = yaml.safe_load((folder / patch_ref["path"]).read_text())
+    triton = _merge(k8s_objects[("Deployment", "trendflow-triton")], patch)
+    kubernetes_validate.validate(triton, K8S_VERSION, strict=True)
+    [container] = containers(triton)
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container["command"][0] == "tritonserver" and container["image"] == "trendflow-triton-gpu"
+    mounted = {m["name"] for m in container["volumeMounts"]}
+    assert mounted <= {v["name"] for v in triton["spec"]["template"]["spec"]["volumes"]}
+    assert "ORT_TENSORRT_CACHE_PATH=/trt-cache" in (ROOT / "Dockerfile.triton-gpu").read_text()
