@@ -16,15 +16,14 @@ UV_VERSION=0.13.9
 TORCH_FIND_LINKS=${TORCH_FIND_LINKS:-/opt/wheels}
 [ -d "$TORCH_FIND_LINKS" ] || TORCH_FIND_LINKS=https://download.pytorch.org/whl/cpu/torch/
 
-UV=${UV:-}
-if [ -z "$UV" ]; then
-  tools=.cache/lock-tools
-  if [ ! -x "$tools/bin/uv" ]; then
-    python3 -m venv "$tools"
-    "$tools/bin/python" -m pip install -q "uv==$UV_VERSION"
-  fi
-  UV=$tools/bin/uv
+# uv (pinned) in a venv of its own, made on first use; UV=/path/to/uv uses another.
+tools=.cache/lock-tools
+if [ -z "${UV:-}" ] && [ ! -x "$tools/bin/uv" ]; then
+  python3 -m venv "$tools"
+  "$tools/bin/python" -m pip install -q "uv==$UV_VERSION"
 fi
+UV=${UV:-$tools/bin/uv}
+PYTHON=${PYTHON:-$([ -x "$tools/bin/python" ] && echo "$tools/bin/python" || echo python3)}
 
 common=(
   --python-version 3.11 --python-platform x86_64-manylinux_2_35
@@ -37,5 +36,5 @@ common=(
 "$UV" pip compile pyproject.toml --extra ops \
   -c requirements/constraints.txt -c requirements/lock.txt "${common[@]}" -o requirements/runtime.txt
 "$UV" pip compile requirements/no-deps.in --no-deps "${common[@]}" "$@" -o requirements/no-deps.txt
-"${PYTHON:-python3}" scripts/check_lock.py --stamp
+"$PYTHON" scripts/check_lock.py --stamp
 for f in requirements/{lock,runtime,no-deps}.txt; do echo "[lock] $f: $(grep -c '==' "$f") pins"; done
