@@ -26,8 +26,9 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PIP_NO_CACHE_DIR=1 \
     KEDRO_DISABLE_TELEMETRY=1 \
     MLFLOW_ALLOW_FILE_STORE=true
+# libpython3.11: Triton's Python-backend stub links against the shared libpython.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3-pip ca-certificates ffmpeg tini \
+    && apt-get install -y --no-install-recommends python3.11 python3.11-venv libpython3.11 ca-certificates ffmpeg tini \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 trendflow \
     && useradd --system --uid 10001 --gid trendflow --home-dir /app --shell /usr/sbin/nologin trendflow
