@@ -66,7 +66,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     TRENDFLOW_HEALTH_HOST=0.0.0.0 \
     TRENDFLOW_HEALTH_PORT=8765 \
     TRENDFLOW_SCRATCH=/scratch \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/trendflow-metrics \
     KEDRO_LOGGING_CONFIG=/app/conf/logging.yml \
     NUMBA_CACHE_DIR=/tmp/numba-cache \
     MPLCONFIGDIR=/tmp/matplotlib \
@@ -78,8 +77,8 @@ COPY --chown=trendflow:trendflow conf/ conf/
 # The sample videos and list the processing pipeline reads by default (the rest of data/ lives on MinIO).
 COPY --chown=trendflow:trendflow data/01_raw/samples/ data/01_raw/samples/
 COPY --from=models --chown=trendflow:trendflow /app/serving/ serving/
-RUN mkdir -p /scratch /tmp/trendflow-metrics data \
-    && chown -R trendflow:trendflow /scratch /tmp/trendflow-metrics data \
+RUN mkdir -p /scratch data \
+    && chown -R trendflow:trendflow /scratch data \
     && printf 'consent: false\n' > .telemetry
 USER 10001:10001
 EXPOSE 8765 8000 8001 8002
