@@ -36,7 +36,7 @@ except ImportError:  # a fresh venv: pip vendors packaging
     from pip._vendor.packaging.version import Version  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCKED_EXTRAS = ("dev", "models", "ops")
+LOCKED_EXTRAS = ("dev", "models", "ops", "tuning")
 RUNTIME_EXTRAS = ("ops",)  # requirements/runtime.txt: what the container image installs
 # The lock targets the CI/deploy platform (scripts/lock.sh: --python-version 3.11, manylinux x86_64).
 TARGET_ENV = {

@@ -4,7 +4,7 @@
 # newest allowed version; without it, pins already in the lock are kept where still allowed.
 #
 # Writes, with sha256 hashes for `pip install --require-hashes`:
-#   requirements/lock.txt     runtime + dev + models + ops extras (Python 3.11, Linux x86_64, glibc >= 2.35)
+#   requirements/lock.txt     runtime + dev + models + ops + tuning extras (Python 3.11, Linux x86_64, glibc >= 2.35)
 #   requirements/runtime.txt  runtime + ops extra only (the container image), same pins as lock.txt
 #   requirements/no-deps.txt  requirements/no-deps.in, installed with --no-deps
 # Inputs: pyproject.toml, requirements/constraints.txt (torch CPU), requirements/no-deps.in.
@@ -31,7 +31,7 @@ common=(
   --index-url https://pypi.org/simple --find-links "$TORCH_FIND_LINKS"
   --custom-compile-command "bash scripts/lock.sh"
 )
-"$UV" pip compile pyproject.toml --extra dev --extra models --extra ops \
+"$UV" pip compile pyproject.toml --extra dev --extra models --extra ops --extra tuning \
   -c requirements/constraints.txt "${common[@]}" "$@" -o requirements/lock.txt
 "$UV" pip compile pyproject.toml --extra ops \
   -c requirements/constraints.txt -c requirements/lock.txt "${common[@]}" -o requirements/runtime.txt
