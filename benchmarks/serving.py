@@ -141,7 +141,7 @@ def ffmpeg_decode_seconds(video: Path) -> float:
 
 
 def full_profile_part(video: Path, profile: str) -> dict[str, Any]:
-    from trendflow.dataprocessor.run import ProcessRequest, process_video
+    from trendflow.dataprocessor.run import ProcessRequest, Services, process_video
     from trendflow.serving.model_resolution import resolve_profile_models
     from trendflow.storage.store import ResultStore
 
@@ -152,7 +152,7 @@ def full_profile_part(video: Path, profile: str) -> dict[str, Any]:
             store=ResultStore(store),
             profile=profile,
             force=True,
-            services={"triton": TritonClient(server.grpc_url, timeout_s=600)},
+            services=Services(triton=TritonClient(server.grpc_url, timeout_s=600)),
             model_resolver=resolve_profile_models,
         )
         start = time.perf_counter()

@@ -12,7 +12,7 @@ from trendflow.contracts.errors import ErrorCode, is_transient
 from trendflow.contracts.manifest import Manifest
 from trendflow.contracts.npz_meta import model_signature
 from trendflow.dataprocessor.graph import ComponentGraph
-from trendflow.dataprocessor.run import ProcessRequest, RunOutcome, process_video
+from trendflow.dataprocessor.run import ProcessRequest, RunOutcome, Services, process_video
 from trendflow.serving.client import TritonClient
 from trendflow.serving.model_resolution import resolve_profile_models
 from trendflow.serving.triton_server import TritonServer, free_port
@@ -38,7 +38,7 @@ def run_baseline(tmp_path: Path, client: TritonClient) -> tuple[RunOutcome, Resu
         profile="baseline",
         metadata_file=sidecar,
         force=True,
-        services={"triton": client},
+        services=Services(triton=client),
         model_resolver=resolve_profile_models,
     )
     return process_video(request), store

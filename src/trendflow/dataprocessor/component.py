@@ -16,6 +16,7 @@ import numpy as np
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.npz_meta import MASK_SUFFIX, ModelUsed, NpzMeta
+from trendflow.dataprocessor.services import Services
 
 if TYPE_CHECKING:
     from trendflow.contracts.identity import RunIdentity
@@ -75,7 +76,7 @@ class RunContext:
     frames: FrameStore | None = None
     audio_loader: Callable[[], np.ndarray | None] | None = None
     dependency_reader: Callable[[str], tuple[dict[str, np.ndarray], NpzMeta]] | None = None
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
     _audio: np.ndarray | None = None
 
     def frame_indices(self, component: str) -> list[int]:

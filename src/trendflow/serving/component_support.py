@@ -1,9 +1,9 @@
 """What every neural component needs from the run context: the Triton client and its model.
 
-`ctx.services["triton"]` is the client the orchestrator (or a test) provides; with none there,
+`ctx.services.triton` is the client the orchestrator (or a test) provides; with none there,
 the components build one from TRENDFLOW_TRITON_URL, which still fails with
 `triton_unavailable` when no server answers: there is no in-process path.
-`ctx.services["resolved_models"]` (component -> ResolvedModel, the manifest's mapping) is
+`ctx.services.resolved_models` (component -> ResolvedModel, the manifest's mapping) is
 preferred for the weights digest; without it the repository's build manifests are read.
 """
 
@@ -57,18 +57,15 @@ class ServedModel:
 
 
 def triton_client(ctx: RunContext) -> TritonClient:
-    client = ctx.services.get("triton")
-    return client if isinstance(client, TritonClient) else shared_client()
+    return ctx.services.triton or shared_client()
 
 
 def served_model(ctx: RunContext, spec: ResolvedComponent) -> ServedModel:
     """The component's one model, resolved and checked ready on the server (typed errors)."""
     (ref,) = spec.models
-    resolved_map = ctx.services.get("resolved_models") or {}
-    resolved = resolved_map.get(spec.name)
+    resolved = ctx.services.resolved_models.get(spec.name)
     if resolved is None:
-        catalog = ctx.services.get("model_catalog")
-        resolved = (catalog if isinstance(catalog, ModelCatalog) else ModelCatalog()).resolve(ref)
+        resolved = (ctx.services.model_catalog or ModelCatalog()).resolve(ref)
     client = triton_client(ctx)
     info = client.require_model(resolved.model_name, resolved.model_version)
     return ServedModel(client=client, resolved=resolved, info=info)

@@ -50,7 +50,7 @@ def speech_audio_22k() -> np.ndarray:
 
 def run_neural(name: str, ctx: RunContext, client: TritonClient) -> ComponentOutput:
     spec = ComponentGraph.load().profile("baseline").components[name]
-    ctx.services["triton"] = client
+    ctx.services.triton = client
     output = component_class(name)(spec).run(ctx)
     assert_valid_output(output)
     return output

@@ -1,0 +1,267 @@
+"""Dependency-ordered execution of a profile: the segmenter, then every component a few at a time.
+
+Each step runs through `StepRunner` (step.py), which measures and records it; this module only
+decides what runs when: reuse on a resume, skip after a failure, a dependency error when a
+dependency did not succeed, otherwise run as soon as the dependencies are recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trendflow.contracts.errors import ErrorCode, TrendFlowError, is_transient
+from trendflow.contracts.identity import RunIdentity, utc_now
+from trendflow.contracts.manifest import ComponentRecord, ResolvedModel
+from trendflow.contracts.metadata import FramesMetadata
+from trendflow.contracts.npz_meta import NpzMeta
+from trendflow.dataprocessor.adaptive_batch import run_halving
+from trendflow.dataprocessor.component import RunContext, component_class
+from trendflow.dataprocessor.frame_store import FrameStore
+from trendflow.dataprocessor.graph import Profile
+from trendflow.dataprocessor.manifest_writer import ManifestWriter
+from trendflow.dataprocessor.resources import RssSampler
+from trendflow.dataprocessor.run.artifacts import load_audio, store_metadata, store_output
+from trendflow.dataprocessor.run.request import ProcessRequest, ProgressCallback, RunOutcome
+from trendflow.dataprocessor.run.reuse import ReusePlan
+from trendflow.dataprocessor.run.step import StepRunner, StepSpec, current_component
+from trendflow.dataprocessor.segmenter import RUN_WARNING_PREFIX, segment
+from trendflow.dataprocessor.sources import ResolvedSource
+from trendflow.dataprocessor.state import RunRecorder, faults
+from trendflow.events import log_event
+from trendflow.storage.layout import RunLayout
+from trendflow.storage.npz_io import read_npz
+
+logger = logging.getLogger(__name__)
+
+
+class Run:
+    """One execution of a profile on a resolved source, with a fixed identity."""
+
+    def __init__(
+        self,
+        request: ProcessRequest,
+        profile: Profile,
+        source: ResolvedSource,
+        identity: RunIdentity,
+        resolved_models: dict[str, ResolvedModel],
+        scratch: Path,
+        progress: ProgressCallback | None,
+        recorder: RunRecorder,
+        resume_invalid: set[str] | None = None,
+    ) -> None:
+        self.request = request
+        self.recorder = recorder
+        self.reuse = ReusePlan(resume_invalid)
+        self.profile = profile
+        self.source = source
+        self.identity = identity
+        self.store = request.store
+        self.layout = RunLayout.of(identity)
+        self.frames_dir = scratch / "frames_dir"
+        self.sampler = RssSampler()
+        self.writer = ManifestWriter(
+            self.store,
+            identity,
+            profile,
+            resolved_models,
+            source={"kind": source.kind, "uri": source.uri, "downloaded": source.downloaded},
+            retry_count=recorder.state.retry_count,
+            started_at=recorder.state.started_at,
+        )
+        self.steps = StepRunner(
+            identity, recorder, self.writer, self.sampler, progress or (lambda component, status: None)
+        )
+        self.ctx = RunContext(
+            identity=identity,
+            store=self.store,
+            layout=self.layout,
+            source_info=source.info,
+            policy=request.policy,
+            dependency_reader=self._read_dependency,
+            services=request.services,
+        )
+
+    @property
+    def records(self) -> dict[str, ComponentRecord]:
+        return self.steps.records
+
+    # -- top level -------------------------------------------------------------------------
+    def execute(self) -> RunOutcome:
+        log_event(
+            logger, "run_started", **self.steps.ids(), profile=self.profile.name, resumed=self.reuse.resuming
+        )
+        with self.sampler:
+            try:
+                self.reuse.plan(self.profile, self.recorder)
+                if self.reuse.resuming:
+                    faults.crash_point("during_resume", "planned")
+                self.writer.write()
+                if self.reuse.all_reusable(self.profile, self.request.policy.keep_frames):
+                    self.steps.reuse("segmenter")
+                else:
+                    self._run_segmenter()
+                    self.reuse.check_segmenter(self.records.get("segmenter"), self.recorder)
+                if self._failure() is None:
+                    self._run_components()
+                self._keep_or_drop_frames()
+            except TrendFlowError as exc:  # storage failures outside any component
+                return self._finish("error", exc.code, exc.message)
+            except Exception as exc:
+                logger.exception("run crashed")
+                return self._finish("error", ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        failure = self._failure()
+        if failure is not None:
+            return self._finish("error", failure.error_code, f"{failure.name}: {failure.error}")
+        faults.crash_point("before_finish", "run")
+        return self._finish("success", None, None)
+
+    def _finish(self, status: str, code: ErrorCode | None, error: str | None) -> RunOutcome:
+        manifest = None
+        try:  # state first: the journal is the record a resume trusts
+            duration = (utc_now() - self.writer.manifest.started_at).total_seconds()
+            self.recorder.finish(status, code, error, duration, self.sampler.peak_mb)
+        except TrendFlowError as exc:
+            status, code, error = "error", exc.code, exc.message
+        try:  # the manifest must not stay `running` even when the state could not be written
+            manifest = self.writer.finish(status, code, error, self.sampler.peak_mb)
+        except TrendFlowError as exc:
+            status, code, error = "error", code or exc.code, error or exc.message
+        finally:
+            self.recorder.close()
+        log_event(
+            logger,
+            "run_finished",
+            **self.steps.ids(),
+            status=status,
+            error_code=code,
+            state_overhead_sec=round(self.recorder.overhead_sec, 4),
+        )
+        return RunOutcome(
+            status=status,
+            error_code=code,
+            error=error,
+            identity=self.identity,
+            manifest=manifest,
+            manifest_uri=self.writer.uri,
+            resumed=self.reuse.resuming,
+            state_overhead_sec=self.recorder.overhead_sec,
+        )
+
+    def _failure(self) -> ComponentRecord | None:
+        """The record that decides the run: a required component's error, or any transient
+        error (the queue retries the whole run; a down model server is never hidden)."""
+        for name in ["segmenter", *self.profile.order]:
+            record = self.records.get(name)
+            if record is None or record.status != "error":
+                continue
+            if record.required or (record.error_code and is_transient(record.error_code)):
+                return record
+        return None
+
+    # -- the segmenter ---------------------------------------------------------------------
+    def _run_segmenter(self) -> None:
+        step = StepSpec.of_segmenter(self.profile.components["segmenter"])
+        self.steps.run(step, self._segment)
+
+    def _segment(self) -> dict[str, Any]:
+        result = segment(self.source, self.identity, self.profile, self.frames_dir)
+        metadata: FramesMetadata = getattr(result, "metadata", result)
+        warnings = list(getattr(result, "warnings", []))
+        fields = store_metadata(self.store, self.layout, metadata, warnings)
+        self.ctx.metadata = metadata
+        for warning in warnings:  # damaged media: said at run level too (docs/segmenter.md)
+            if warning.startswith(RUN_WARNING_PREFIX):
+                self.writer.add_warning(warning)
+        self.ctx.frames = FrameStore(self.frames_dir, metadata)
+        self.ctx.audio_loader = lambda: load_audio(self.frames_dir, metadata)
+        return fields
+
+    # -- the components --------------------------------------------------------------------
+    def _run_components(self) -> None:
+        workers = self.profile.analysis.workers
+        pending = [n for n in self.profile.order if n != "segmenter"]
+        running: dict[Future[ComponentRecord], str] = {}
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="comp") as pool:
+            while pending or running:
+                if self._failure() is not None:
+                    for name in pending:
+                        self.steps.not_run(self._step(name), {"status": "skipped", "warnings": [_STOPPED]})
+                    pending = []
+                for name in list(pending):
+                    deps = self.profile.components[name].depends_on
+                    if any(d not in self.records for d in deps):
+                        continue
+                    pending.remove(name)
+                    bad = [d for d in deps if self.records[d].status not in ("ok", "empty")]
+                    if name in self.reuse.reusable and not bad:
+                        self.steps.reuse(name)
+                    elif bad:
+                        self._dependency_failed(name, bad)
+                    elif len(running) < workers:
+                        running[pool.submit(self._run_component, name)] = name
+                    else:
+                        pending.insert(0, name)
+                        break
+                if running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        running.pop(future)
+                        future.result()  # the step records its own failures
+                elif pending:
+                    raise TrendFlowError(ErrorCode.INTERNAL, f"components never became ready: {pending}")
+
+    def _step(self, name: str) -> StepSpec:
+        return StepSpec.of_component(self.profile.components[name], component_class(name))
+
+    def _run_component(self, name: str) -> ComponentRecord:
+        spec = self.profile.components[name]
+        step = self._step(name)
+
+        def work() -> dict[str, Any]:
+            component = component_class(name)
+            output = run_halving(spec, lambda s: component(s).run(self.ctx), self._halved(name))
+            return store_output(self.store, self.identity, self.request.policy, step, output)
+
+        return self.steps.run(step, work)
+
+    def _halved(self, name: str) -> Callable[[int, int, str], None]:
+        def note(old: int, new: int, why: str) -> None:
+            rss = self.sampler.current_mb()
+            self.recorder.batch_halved(name, old, new, rss, why)
+            log_event(logger, "batch_halved", **self.steps.ids(), component=name, batch_size=new, rss_mb=rss)
+
+        return note
+
+    def _dependency_failed(self, name: str, bad: list[str]) -> None:
+        message = f"dependency {', '.join(bad)} did not succeed; component not run"
+        fields = {"status": "error", "error_code": ErrorCode.DEPENDENCY_MISSING, "error": message}
+        self.steps.not_run(self._step(name), fields)
+        if not self.profile.components[name].required:
+            self.writer.add_warning(f"optional component {name} not run: {message}")
+
+    def _read_dependency(self, name: str) -> tuple[dict[str, np.ndarray], NpzMeta]:
+        """Through the state chain: the asking component's Level 3 -> Level 2 -> `name`'s Level 3."""
+        state = self.recorder.dependency(current_component(), name)
+        if state.status not in ("ok", "empty") or not state.artifacts:
+            raise TrendFlowError(ErrorCode.DEPENDENCY_MISSING, f"dependency {name} has no valid artifact")
+        return read_npz(self.store, self.layout.path(state.artifacts[0].path))
+
+    def _keep_or_drop_frames(self) -> None:
+        frames = self.ctx.frames
+        if frames is None:
+            return
+        if self.request.policy.keep_frames and self.ctx.metadata is not None:
+            frames_file = self.frames_dir / self.ctx.metadata.frames_file
+            self.store.put_file(
+                str(frames_file), self.layout.path("frames_dir", self.ctx.metadata.frames_file)
+            )
+        frames.delete()
+
+
+_STOPPED = "run stopped after an earlier failure"
