@@ -21,6 +21,7 @@ import yaml
 
 import trendflow.dataprocessor.graph as graph_module
 from trendflow.dataprocessor.component import Component, ComponentOutput, RunContext, masked, register
+from trendflow.dataprocessor.outputs import series, vector
 
 
 def _batches(indices: list[int], size: int) -> list[list[int]]:
@@ -31,6 +32,7 @@ def _batches(indices: list[int], size: int) -> list[list[int]]:
 class FrameMean(Component):
     name = "test_frame_mean"
     processor = "visual"
+    outputs = (vector("rgb_mean", 3),)
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         assert ctx.frames is not None
@@ -49,6 +51,7 @@ class FrameEnergy(Component):
 
     name = "test_frame_energy"
     processor = "visual"
+    outputs = series("energy", "mean_of_means")
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         dependency, _ = ctx.dependency("test_frame_mean")
@@ -69,6 +72,7 @@ class FrameEnergy(Component):
 class AudioRms(Component):
     name = "test_audio_rms"
     processor = "audio"
+    outputs = series("rms")
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         audio = ctx.audio()
@@ -94,6 +98,7 @@ class AudioRms(Component):
 class TextLength(Component):
     name = "test_text_length"
     processor = "text"
+    outputs = series("lengths")
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         info = ctx.source_info

@@ -102,16 +102,19 @@ def test_project_graph_loads_and_every_component_is_implemented() -> None:
     assert graph.profile("baseline").components.keys() >= graph.profile("signals").components.keys()
 
 
-def test_draft_profiles_declare_disabled_components() -> None:
-    import yaml
-
+def test_draft_profiles_list_only_components_that_exist() -> None:
     graph = ComponentGraph.load(DEFAULT_GRAPH)
+    implemented = set(registered_components()) | {"segmenter"}
+    assert set(graph.spec.components) <= implemented  # the graph defines no component without code
     baseline = graph.profile("baseline").components.keys()
     for name in ("v1", "v2"):
-        assert graph.profile(name).components.keys() == baseline  # drafts add nothing that runs
-        drafts = {n for n, e in graph.spec.profiles[name].components.items() if not e.enabled}
-        assert drafts and drafts.isdisjoint(registered_components())
+        assert set(graph.spec.profiles[name].components) <= implemented
+        assert graph.profile(name).components.keys() == baseline
+
+
+def test_a_profile_cannot_disable_a_dependency_of_an_enabled_component() -> None:
+    import yaml
+
     raw = yaml.safe_load(DEFAULT_GRAPH.read_text())
-    raw["profiles"]["v1"]["components"]["cut_beat_alignment"] = {"enabled": True}
-    raw["profiles"]["v1"]["components"]["tempo"] = {"enabled": False}
-    assert "depends on tempo" in _config_error(raw)
+    raw["profiles"]["v1"]["components"] = {"transcript": {"enabled": False, "required": False}}
+    assert "depends on transcript" in _config_error(raw)

@@ -13,10 +13,10 @@ from trendflow.contracts.manifest import ComponentRecord, Manifest, ProfileInfo
 from trendflow.contracts.npz_meta import NpzMeta, Producer
 from trendflow.dataset.npz_fast import fast_decode_npz
 from trendflow.dataset.run_features import (
-    KNOWN_COMPONENTS,
     RunRecord,
     apply_pca,
     build_run_features,
+    known_components,
     select_runs,
     series_stats,
     vector_mean,
@@ -194,7 +194,7 @@ def test_selection_and_columns(populated):
         and rf2.frame["run__missing_reason"].tolist()[0] == "no_run_for_config_hash"
     )
     # every known component has a present/empty_reason pair
-    for comp in KNOWN_COMPONENTS:
+    for comp in known_components():
         assert f"{comp}__present" in rf.columns
 
 

@@ -10,9 +10,9 @@ import pytest
 from tests.fixtures.triton import copy_model
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.serving import DEFAULT_REPOSITORY
+from trendflow.serving.build import build_models
 from trendflow.serving.model_build import (
     build_key,
-    build_models,
     cached_manifests,
     read_build_manifest,
     weight_files,

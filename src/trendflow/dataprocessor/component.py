@@ -3,6 +3,10 @@
 A component never writes files, never picks frames and never catches its own errors to hide
 them: the orchestrator reads `frame_indices` for it from metadata.json, writes its NPZ, and
 turns exceptions into manifest records. Components register themselves by name.
+
+Each component declares its output arrays once (`outputs`, see outputs.py): the orchestrator
+checks every output against the declaration, and the valid-empty form, the dataset's feature
+columns and the synthetic corpus are derived from it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.npz_meta import MASK_SUFFIX, ModelUsed, NpzMeta
+from trendflow.dataprocessor.outputs import OutputArray, check_arrays, empty_arrays_of
 from trendflow.dataprocessor.services import Services
 
 if TYPE_CHECKING:
@@ -106,12 +111,27 @@ class RunContext:
 
 
 class Component(ABC):
-    """Subclasses set `name`, `processor`, `schema_version` and implement `run`."""
+    """Subclasses set `name`, `processor`, `schema_version`, `outputs` and implement `run`."""
 
     name: ClassVar[str]
     processor: ClassVar[str]
     schema_version: ClassVar[str] = "1.0.0"
     version: ClassVar[str] = "1.0.0"
+    outputs: ClassVar[tuple[OutputArray, ...]] = ()
+
+    @classmethod
+    def empty_arrays(cls) -> dict[str, np.ndarray]:
+        """The valid-empty form of the declared outputs (NaN or no units, all-False masks)."""
+        return empty_arrays_of(cls.outputs)
+
+    @classmethod
+    def empty_output(cls, reason: str, **fields: Any) -> ComponentOutput:
+        return ComponentOutput(arrays=cls.empty_arrays(), empty_reason=reason, **fields)
+
+    @classmethod
+    def check_output(cls, arrays: dict[str, np.ndarray]) -> None:
+        """A TrendFlowError(INTERNAL) when `arrays` do not match the declared outputs."""
+        check_arrays(cls.name, cls.outputs, arrays)
 
     def __init__(self, spec: ResolvedComponent) -> None:
         self.spec = spec
@@ -129,14 +149,6 @@ def masked(name: str, values: Any, mask: Any | None = None, dtype: Any = np.floa
         if arr.ndim == 2:
             mask = mask.all(axis=1)
     return {name: arr, name + MASK_SUFFIX: np.asarray(mask, dtype=bool)}
-
-
-def empty_arrays(layout: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """NaN arrays with all-False masks: the valid-empty form of a component's outputs."""
-    out: dict[str, np.ndarray] = {}
-    for name, shape in layout.items():
-        out.update(masked(name, np.full(shape, np.nan, dtype=np.float32), np.zeros(shape[:1], bool)))
-    return out
 
 
 _REGISTRY: dict[str, type[Component]] = {}

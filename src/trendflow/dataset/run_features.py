@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from trendflow.contracts.npz_meta import MASK_SUFFIX
+from trendflow.dataset.components import ArraySpec, known_components
 from trendflow.dataset.npz_fast import fast_decode_npz
 from trendflow.dataset.pca import apply_pca
 from trendflow.dataset.runs import (
@@ -48,82 +49,7 @@ log = logging.getLogger(__name__)
 
 STATS = ("mean", "std", "min", "max", "p50")
 POSITION_ARRAYS = frozenset({"timestamps_sec", "frame_indices"})
-__all__ = ["KNOWN_COMPONENTS", "RunFeatures", "RunRecord", "apply_pca", "build_run_features", "select_runs"]
-
-
-@dataclass(frozen=True)
-class ArraySpec:
-    kind: str  # scalar | category | series | vector
-    dim: int | None = None
-
-
-def _s() -> ArraySpec:
-    return ArraySpec("scalar")
-
-
-def _series() -> ArraySpec:
-    return ArraySpec("series")
-
-
-# The tier-0 component set: always present as columns, so real and synthetic runs share them.
-KNOWN_COMPONENTS: dict[str, tuple[str, dict[str, ArraySpec]]] = {
-    "frame_stats": (
-        "visual",
-        {n: _series() for n in ("brightness", "contrast", "saturation", "colorfulness", "sharpness")},
-    ),
-    "shot_cuts": (
-        "visual",
-        {"shot_lengths_sec": _series(), "cut_rate_per_min": _s(), "num_shots": _s()},
-    ),
-    "motion": (
-        "visual",
-        {n: _series() for n in ("flow_magnitude_mean", "flow_magnitude_p90", "moving_fraction")},
-    ),
-    "loudness": (
-        "audio",
-        {"rms_dbfs": _series(), "silence_ratio": _s(), "dynamic_range_db": _s(), "loudness_mean_dbfs": _s()},
-    ),
-    "spectral": (
-        "audio",
-        {
-            "mfcc": ArraySpec("vector", 13),
-            "spectral_centroid_hz": _series(),
-            "spectral_rolloff_hz": _series(),
-            "zcr": _series(),
-        },
-    ),
-    "tempo": ("audio", {"tempo_bpm": _s(), "onset_rate_per_sec": _s()}),
-    "text_stats": (
-        "text",
-        {
-            **{
-                n: _s()
-                for n in (
-                    "title_chars",
-                    "title_words",
-                    "title_upper_ratio",
-                    "title_hashtags",
-                    "title_emoji",
-                    "title_exclamations",
-                    "title_questions",
-                    "description_chars",
-                    "description_words",
-                    "description_urls",
-                    "description_hashtags",
-                    "description_emoji",
-                    "tags_count",
-                    "tags_chars",
-                )
-            },
-            "language": ArraySpec("category"),
-            "language_confidence": _s(),
-        },
-    ),
-    "temporal": (
-        "text",
-        {n: _s() for n in ("duration_sec", "publish_hour_utc", "publish_weekday", "publish_month")},
-    ),
-}
+__all__ = ["RunFeatures", "RunRecord", "apply_pca", "build_run_features", "known_components", "select_runs"]
 
 
 def is_position(name: str) -> bool:
@@ -248,7 +174,7 @@ def aggregate_run(
             spec = classify(arr)
             if spec is None:
                 continue
-            known = KNOWN_COMPONENTS.get(name, ("", {}))[1].get(array_name)
+            known = known_components().get(name, ("", {}))[1].get(array_name)
             if (
                 known is not None
                 and known.kind == spec.kind
@@ -311,10 +237,10 @@ def build_run_features(
     results = [r for part in _parallel_map(_worker_aggregate, chunks, jobs) for r in part]
 
     specs: dict[tuple[str, str], ArraySpec] = {}
-    for comp, (_proc, arrays) in KNOWN_COMPONENTS.items():
+    for comp, (_proc, arrays) in known_components().items():
         for array, spec in arrays.items():
             specs[(comp, array)] = spec
-    components = set(KNOWN_COMPONENTS)
+    components = set(known_components())
     rows_by_key: dict[tuple[str, str], dict[str, Any]] = {}
     vec_by_key: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for rec, (row, vectors, found) in zip(chosen, results, strict=True):

@@ -32,14 +32,13 @@ import math
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from trendflow.contracts.identity import compute_config_hash
-from trendflow.contracts.versions import SAMPLING_POLICY_VERSION
+from trendflow.dataset.synthetic_config import SyntheticConfig
 from trendflow.dataset.synthetic_runs import SYNTHETIC_PLATFORM, write_runs
 from trendflow.storage.layout import MANIFEST
 from trendflow.storage.store import ResultStore
@@ -68,45 +67,6 @@ _WORDS = [
     "top",
     "day",
 ]
-
-
-@dataclass(frozen=True)
-class SyntheticConfig:
-    n_videos: int = 400
-    n_channels: int = 40
-    seed: int = 7
-    start: str = "2026-01-05T00:00:00+00:00"
-    span_days: float = 90.0
-    snapshot_every_hours: float = 24.0
-    snapshot_jitter_hours: float = 2.0
-    history_days: float = 24.0
-    frac_short_history: float = 0.08
-    frac_no_audio: float = 0.1
-    frac_no_run: float = 0.04
-    frac_failed_run: float = 0.03
-    frac_superseded_run: float = 0.05
-    frac_channel_in_run_only: float = 0.1
-    frac_channel_unknown: float = 0.03
-    units_min: int = 24
-    units_max: int = 96
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any] | None) -> SyntheticConfig:
-        known = {k: v for k, v in (params or {}).items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-    def digest(self) -> str:
-        payload = {**asdict(self), "config_hash": self.config_hash}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-    @property
-    def config_hash(self) -> str:
-        """The `signals` profile's config_hash: synthetic runs stand in for real runs of that
-        profile, so real videos processed with it share the table's run features."""
-        from trendflow.dataprocessor.graph import ComponentGraph
-
-        profile = ComponentGraph.load().profile("signals")
-        return compute_config_hash(profile.canonical(), SAMPLING_POLICY_VERSION, profile.model_mapping())
 
 
 def _channel_id(seed: int, c: int) -> str:

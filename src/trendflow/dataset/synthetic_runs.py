@@ -13,7 +13,7 @@ import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,27 +23,16 @@ from trendflow.contracts.manifest import ComponentRecord, Manifest, ProfileCompo
 from trendflow.contracts.metadata import ComponentSampling, FramesMetadata, SourceFacts
 from trendflow.contracts.npz_meta import MASK_SUFFIX, NpzMeta, Producer
 from trendflow.contracts.versions import SAMPLING_POLICY_VERSION
+from trendflow.dataset.components import tier0_components
 from trendflow.dataset.runs import mp_context
+from trendflow.dataset.synthetic_config import SyntheticConfig
 from trendflow.dataset.text_features import text_statistics
 from trendflow.storage.layout import RunLayout
 from trendflow.storage.npz_io import write_npz
 from trendflow.storage.store import ResultStore
 
-if TYPE_CHECKING:
-    from trendflow.dataset.synthetic import SyntheticConfig
-
 SYNTHETIC_PLATFORM = "synthetic"
 PRODUCER = Producer(name="trendflow.dataset.synthetic", version="1.0.0")
-COMPONENTS: list[tuple[str, str]] = [
-    ("frame_stats", "visual"),
-    ("shot_cuts", "visual"),
-    ("motion", "visual"),
-    ("loudness", "audio"),
-    ("spectral", "audio"),
-    ("tempo", "audio"),
-    ("text_stats", "text"),
-    ("temporal", "text"),
-]
 
 
 def _masked(arrays: dict[str, np.ndarray], valid: bool = True) -> dict[str, np.ndarray]:
@@ -147,45 +136,10 @@ def _component_arrays(
             ),
             None,
         )
-    else:
-        nan = np.nan
-        out["loudness"] = (
-            _masked(
-                {
-                    "timestamps_sec": np.zeros(0),
-                    "rms_dbfs": np.zeros(0, f32),
-                    "silence_ratio": np.array(nan),
-                    "dynamic_range_db": np.array(nan),
-                    "loudness_mean_dbfs": np.array(nan),
-                },
-                valid=False,
-            ),
-            "no_audio_track",
-        )
-        out["spectral"] = (
-            _masked(
-                {
-                    "timestamps_sec": np.zeros(0),
-                    "mfcc": np.zeros((0, 13), f32),
-                    "spectral_centroid_hz": np.zeros(0, f32),
-                    "spectral_rolloff_hz": np.zeros(0, f32),
-                    "zcr": np.zeros(0, f32),
-                },
-                valid=False,
-            ),
-            "no_audio_track",
-        )
-        out["tempo"] = (
-            _masked(
-                {
-                    "tempo_bpm": np.array(nan),
-                    "beat_times_sec": np.zeros(0),
-                    "onset_rate_per_sec": np.array(nan),
-                },
-                valid=False,
-            ),
-            "no_audio_track",
-        )
+    else:  # the declared valid-empty form of every audio component
+        for c in tier0_components():
+            if c.processor == "audio":
+                out[c.name] = (c.component.empty_arrays(), "no_audio_track")
     stats = text_statistics(row["title"], None, row["tags"])
     text = {k: np.array(float(v)) for k, v in stats.items()}
     text_masks = {k + MASK_SUFFIX: np.array(bool(np.isfinite(v))) for k, v in stats.items()}
@@ -231,7 +185,8 @@ def write_run(
     layout = RunLayout.of(run)
     records = []
     arrays_by_comp = _component_arrays(row, shift) if status == "success" else {}
-    for comp, processor in COMPONENTS:
+    for c in tier0_components():
+        comp, processor = c.name, c.processor
         started = created_at + timedelta(seconds=1)
         if status != "success":
             records.append(
@@ -264,7 +219,7 @@ def write_run(
             ComponentRecord(
                 name=comp,
                 processor=processor,
-                required=processor != "audio",
+                required=c.required,
                 status="empty" if empty_reason else "ok",
                 empty_reason=empty_reason,
                 artifacts=[ref],
@@ -284,7 +239,10 @@ def write_run(
         run=run,
         profile=ProfileInfo(
             name="synthetic-baseline",
-            components=[ProfileComponent(name=c, processor=p, required=p != "audio") for c, p in COMPONENTS],
+            components=[
+                ProfileComponent(name=c.name, processor=c.processor, required=c.required)
+                for c in tier0_components()
+            ],
         ),
         status=status,
         error_code="component_failed" if status == "error" else None,

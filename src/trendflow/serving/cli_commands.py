@@ -59,7 +59,7 @@ def build_models(
     force: bool = False,
     report_path: Path = DEFAULT_REPORT,
 ) -> dict[str, Any]:
-    from trendflow.serving.model_build import build_models as build
+    from trendflow.serving.build import build_models as build
 
     return build(Path(repository), models=models or None, force=force, report_path=report_path)
 

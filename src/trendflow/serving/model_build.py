@@ -13,11 +13,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import inspect
-import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -172,7 +171,7 @@ def write_manifest(recipe: Recipe, model_dir: Path, variant: VariantResult, key:
     return manifest
 
 
-def _entry(manifest: BuildManifest, status: str, seconds: float) -> dict[str, Any]:
+def build_entry(manifest: BuildManifest, status: str, seconds: float) -> dict[str, Any]:
     return {
         "model_name": manifest.model_name,
         "model_version": manifest.model_version,
@@ -207,73 +206,3 @@ def repository_lock(repository: Path, timeout_s: float = 1800.0) -> Iterator[Non
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def build_models(
-    repository: Path,
-    models: Iterable[str] | None = None,
-    force: bool = False,
-    report_path: Path | None = None,
-) -> dict[str, Any]:
-    """Build (or reuse) every recipe's variants; return the report (also written to report_path)."""
-    with repository_lock(repository):
-        return _build_models(repository, models, force, report_path)
-
-
-def _build_models(
-    repository: Path,
-    models: Iterable[str] | None,
-    force: bool,
-    report_path: Path | None,
-) -> dict[str, Any]:
-    from trendflow.serving.recipes import RECIPES
-
-    wanted = list(models) if models else list(RECIPES)
-    unknown = sorted(set(wanted) - set(RECIPES))
-    if unknown:
-        raise TrendFlowError(
-            ErrorCode.MODEL_NOT_FOUND, f"no build recipe for {unknown}; known: {sorted(RECIPES)}"
-        )
-    started = time.monotonic()
-    entries: list[dict[str, Any]] = []
-    for name in wanted:
-        recipe = RECIPES[name]()
-        model_dir = Path(repository) / name
-        if not (model_dir / "config.pbtxt").exists():
-            raise TrendFlowError(ErrorCode.MODEL_NOT_FOUND, f"{model_dir}/config.pbtxt is missing")
-        key = build_key(recipe, model_dir)
-        t0 = time.monotonic()
-        cached = None if force else cached_manifests(recipe, model_dir, key)
-        if cached is not None:
-            logger.info("model %s: cached (%s)", name, key[:12])
-            entries.extend(_entry(m, "cached", 0.0) for m in cached)
-            continue
-        logger.info("model %s: building", name)
-        for version in recipe.versions():
-            _clear(weights_dir(model_dir, version))
-        variants = recipe.build(model_dir)
-        seconds = time.monotonic() - t0
-        for variant in variants:
-            manifest = write_manifest(recipe, model_dir, variant, key)
-            entries.append(_entry(manifest, "built", seconds))
-    report = {
-        "builder_version": BUILDER_VERSION,
-        "repository": str(Path(repository).resolve()),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "duration_sec": round(time.monotonic() - started, 2),
-        "models": entries,
-        "passed": all(e["passed"] for e in entries),
-    }
-    if report_path is not None:
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(report_path).write_text(json.dumps(report, indent=2))
-    return report
-
-
-def _clear(target: Path) -> None:
-    """Remove a previous build of one version (its weights folder only)."""
-    if target.exists():
-        for path in sorted(target.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() or path.is_symlink() else path.rmdir()
-        target.rmdir()
-    target.mkdir(parents=True)

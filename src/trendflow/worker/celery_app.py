@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from celery import Celery
 
-from trendflow.worker.config import WorkerSettings
+from trendflow.worker.config import TASK_NAME, WorkerSettings, settings_of
 
-TASK_NAME = "trendflow.process_video"
+__all__ = ["TASK_NAME", "app", "celery_config", "make_celery", "settings_of"]
 
 
 def celery_config(settings: WorkerSettings) -> dict[str, object]:
@@ -96,11 +96,6 @@ def make_celery(settings: WorkerSettings | None = None) -> Celery:
     import trendflow.worker.tasks  # noqa: F401  (registers the shared task on every app)
 
     return celery
-
-
-def settings_of(celery: Celery) -> WorkerSettings:
-    settings = getattr(celery.conf, "trendflow_settings", None)
-    return settings if isinstance(settings, WorkerSettings) else WorkerSettings.from_env()
 
 
 app = make_celery()

@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 
+if TYPE_CHECKING:
+    from celery import Celery
+
+TASK_NAME = "trendflow.process_video"  # the one Celery task (worker/tasks.py)
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_STORE = "data/02_intermediate/result_store"
 DEFAULT_QUEUE = "trendflow"
@@ -125,3 +129,9 @@ class WorkerSettings(BaseModel):
             return self.redis_url
         netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
+
+
+def settings_of(celery: Celery) -> WorkerSettings:
+    """The settings an app was built with (`make_celery`), else the environment's."""
+    settings = getattr(celery.conf, "trendflow_settings", None)
+    return settings if isinstance(settings, WorkerSettings) else WorkerSettings.from_env()

@@ -28,8 +28,7 @@ from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.dataprocessor.download import DownloadOptions
 from trendflow.events import log_event
 from trendflow.worker import metrics
-from trendflow.worker.celery_app import TASK_NAME, settings_of
-from trendflow.worker.config import WorkerSettings
+from trendflow.worker.config import TASK_NAME, WorkerSettings, settings_of
 from trendflow.worker.execution import execute_job
 from trendflow.worker.payload import JobPayload, JobResult
 from trendflow.worker.retry import MAX_ATTEMPTS, RetryPolicy

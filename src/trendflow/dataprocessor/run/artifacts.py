@@ -12,7 +12,7 @@ from trendflow.contracts.identity import RunIdentity
 from trendflow.contracts.manifest import ArtifactRef
 from trendflow.contracts.metadata import FramesMetadata
 from trendflow.contracts.npz_meta import NpzMeta, model_signature
-from trendflow.dataprocessor.component import ComponentOutput, PrivacyPolicy
+from trendflow.dataprocessor.component import Component, ComponentOutput, PrivacyPolicy
 from trendflow.dataprocessor.run.step import StepSpec
 from trendflow.dataprocessor.state import faults
 from trendflow.storage.layout import RunLayout
@@ -39,10 +39,13 @@ def store_output(
     identity: RunIdentity,
     policy: PrivacyPolicy,
     step: StepSpec,
+    component: type[Component],
     output: ComponentOutput,
 ) -> dict[str, Any]:
-    """A component's output -> its NPZ (with NpzMeta) -> the component's success fields."""
+    """A component's output, checked against its declared outputs -> its NPZ (with NpzMeta) ->
+    the component's success fields."""
     spec = step.spec
+    component.check_output(output.arrays)
     if output.raw_text_kept and not policy.keep_raw_text:
         raise TrendFlowError(ErrorCode.INTERNAL, f"{spec.name} kept raw text against the privacy policy")
     status = "empty" if output.empty_reason else "ok"

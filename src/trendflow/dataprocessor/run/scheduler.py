@@ -226,7 +226,7 @@ class Run:
         def work() -> dict[str, Any]:
             component = component_class(name)
             output = run_halving(spec, lambda s: component(s).run(self.ctx), self._halved(name))
-            return store_output(self.store, self.identity, self.request.policy, step, output)
+            return store_output(self.store, self.identity, self.request.policy, step, component, output)
 
         return self.steps.run(step, work)
 

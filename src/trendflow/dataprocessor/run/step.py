@@ -168,6 +168,7 @@ class StepRunner:
         )
         self.recorder.finished(record, oom_rss_mb=oom_rss_mb)  # the journal first: what a resume trusts
         faults.crash_point("after_component", spec.name)
+        record = self.recorder.record_of(spec.name)  # the manifest is written from the state
         self._publish(record)
         log_event(
             logger,

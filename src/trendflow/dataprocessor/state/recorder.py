@@ -172,6 +172,12 @@ class RunRecorder:
         """Journal that a verified component is kept; returns its manifest record."""
         with self._timed():
             self.manager.processor_of(name).reused(name, verified="sha256")
+        return self.record_of(name)
+
+    def record_of(self, name: str) -> ComponentRecord:
+        """The manifest record of a finished component, read from the state (the one record of
+        run progress: the manifest is written from it, never from a copy of its own)."""
+        with self._timed():
             processor = self.manager.processor_of(name).processor
             return self.manager.component_state(name).to_record(name, processor)  # type: ignore[arg-type]
 

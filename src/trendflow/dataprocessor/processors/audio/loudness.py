@@ -20,20 +20,13 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, scalars, series
 from trendflow.dataprocessor.processors.audio._track import load_audio
 
 DEFAULTS = {"silence_threshold_dbfs": -50.0, "floor_dbfs": -100.0}
-LAYOUT = {
-    "timestamps_sec": (0,),
-    "rms_dbfs": (0,),
-    "silence_ratio": (),
-    "dynamic_range_db": (),
-    "loudness_mean_dbfs": (),
-}
 
 
 def to_dbfs(power: np.ndarray | float, floor_dbfs: float = -100.0) -> np.ndarray:
@@ -72,11 +65,16 @@ class Loudness(Component):
     processor = "audio"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (
+        TIMESTAMPS,
+        *series("rms_dbfs"),
+        *scalars("silence_ratio", "dynamic_range_db", "loudness_mean_dbfs"),
+    )
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         track = load_audio(ctx)
         if isinstance(track, str):
-            return ComponentOutput(arrays=empty_arrays(LAYOUT), empty_reason=track)
+            return self.empty_output(track)
         params = {**DEFAULTS, **self.params}
         lo, hi = track.sample_ranges()
         power = window_power(track.samples, lo, hi)

@@ -19,22 +19,15 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, series, vector
 from trendflow.dataprocessor.processors.audio._spectrum import spectral_frames, window_nanmean, window_ranges
 from trendflow.dataprocessor.processors.audio._track import load_audio
 
 N_MFCC = 13  # fixed: the array layout (N, 13) is part of the schema
 DEFAULTS = {"n_fft": 2048, "hop_length": 512, "n_mels": 128}
-LAYOUT = {
-    "timestamps_sec": (0,),
-    "mfcc": (0, N_MFCC),
-    "spectral_centroid_hz": (0,),
-    "spectral_rolloff_hz": (0,),
-    "zcr": (0,),
-}
 
 
 def mfcc_from_mel_db(mel_db: np.ndarray, n_mfcc: int = 13) -> np.ndarray:
@@ -58,11 +51,16 @@ class Spectral(Component):
     processor = "audio"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (
+        TIMESTAMPS,
+        vector("mfcc", N_MFCC),
+        *series("spectral_centroid_hz", "spectral_rolloff_hz", "zcr"),
+    )
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         track = load_audio(ctx)
         if isinstance(track, str):
-            return ComponentOutput(arrays=empty_arrays(LAYOUT), empty_reason=track)
+            return self.empty_output(track)
         params = {**DEFAULTS, **self.params}
         frames = spectral_frames(
             track.samples,

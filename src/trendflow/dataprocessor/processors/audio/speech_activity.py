@@ -15,10 +15,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, position, scalars, series
 from trendflow.dataprocessor.processors.audio._track import load_audio
 from trendflow.serving.component_support import ServedModel, served_model
 
@@ -93,28 +93,24 @@ def window_means(probs: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.
         return np.where(counts > 0, (sums[hi] - sums[lo]) / counts, np.nan).astype(np.float32)
 
 
-EMPTY_LAYOUT = {
-    "timestamps_sec": (0,),
-    "speech_prob": (0,),
-    "speech_segments_sec": (0, 2),
-    "speech_ratio": (),
-    "speech_sec": (),
-    "speech_segment_count": (),
-}
-
-
 @register
 class SpeechActivity(Component):
     name = "speech_activity"
     processor = "audio"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (
+        TIMESTAMPS,
+        *series("speech_prob"),
+        position("speech_segments_sec", 2),
+        *scalars("speech_ratio", "speech_sec", "speech_segment_count"),
+    )
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         model = served_model(ctx, self.spec)
         track = load_audio(ctx)
         if isinstance(track, str):
-            return ComponentOutput(arrays=_empty(), empty_reason=track)
+            return self.empty_output(track)
         audio = to_16k(track.samples, track.sample_rate)
         probs, sizes = frame_probabilities(model, audio)
         segments = speech_segments(probs, len(audio) / VAD_RATE)
@@ -132,10 +128,3 @@ class SpeechActivity(Component):
             models_used=[model.used()],
             device_used=model.device,
         )
-
-
-def _empty() -> dict[str, np.ndarray]:
-    arrays = empty_arrays({k: v for k, v in EMPTY_LAYOUT.items() if v})
-    for scalar in ("speech_ratio", "speech_sec", "speech_segment_count"):
-        arrays.update(masked(scalar, np.float32(np.nan), np.bool_(False)))
-    return arrays

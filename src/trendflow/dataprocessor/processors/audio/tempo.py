@@ -17,10 +17,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import position, scalar
 from trendflow.dataprocessor.processors.audio._rhythm import (
     detect_onsets,
     estimate_tempo,
@@ -31,7 +31,6 @@ from trendflow.dataprocessor.processors.audio._spectrum import spectral_frames
 from trendflow.dataprocessor.processors.audio._track import load_audio
 
 DEFAULTS = {"n_fft": 2048, "hop_length": 512, "n_mels": 128, "start_bpm": 120.0, "tempogram_hop": 8}
-LAYOUT = {"tempo_bpm": (), "beat_times_sec": (0,), "onset_rate_per_sec": ()}
 
 
 @register
@@ -40,11 +39,12 @@ class Tempo(Component):
     processor = "audio"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (scalar("tempo_bpm"), position("beat_times_sec"), scalar("onset_rate_per_sec"))
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         track = load_audio(ctx)
         if isinstance(track, str):
-            return ComponentOutput(arrays=empty_arrays(LAYOUT), empty_reason=track)
+            return self.empty_output(track)
         params = {**DEFAULTS, **self.params}
         n_fft, hop = int(params["n_fft"]), int(params["hop_length"])
         # Same options as audio/spectral so both read one cached spectrum.

@@ -22,10 +22,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, raw_text, scalars, series
 from trendflow.dataprocessor.processors.audio._track import load_audio
 from trendflow.dataprocessor.processors.audio.speech_activity import VAD_RATE, to_16k
 from trendflow.serving.component_support import served_model
@@ -60,19 +60,13 @@ def handoff_path(ctx: RunContext) -> Path:
     return Path(ctx.frames.frames_dir) / HANDOFF_FILE
 
 
-def empty_transcript(reason: str) -> ComponentOutput:
-    arrays = empty_arrays({"timestamps_sec": (0,), **{k: (0,) for k in PER_CHUNK}})
-    for scalar in SCALARS:
-        arrays.update(masked(scalar, np.float32(np.nan), np.bool_(False)))
-    return ComponentOutput(arrays=arrays, empty_reason=reason)
-
-
 @register
 class Transcript(Component):
     name = "transcript"
     processor = "audio"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (TIMESTAMPS, *series(*PER_CHUNK), *scalars(*SCALARS), raw_text("text"))
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         model = served_model(ctx, self.spec)
@@ -80,12 +74,12 @@ class Transcript(Component):
         handoff.unlink(missing_ok=True)
         track = load_audio(ctx)
         if isinstance(track, str):
-            return empty_transcript(track)
+            return self.empty_output(track)
         vad, _ = ctx.dependency("speech_activity")
         segments = vad["speech_segments_sec"][vad["speech_segments_sec__mask"]]
         chunks = merge_segments(segments, float(self.params.get("max_gap_sec", 1.0)))
         if not chunks:
-            return empty_transcript("no_speech")
+            return self.empty_output("no_speech")
         audio = to_16k(track.samples, track.sample_rate)
         rows: list[dict[str, float]] = []
         texts: list[str] = []

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.dataprocessor.component import Component, ComponentOutput, RunContext, masked, register
+from trendflow.dataprocessor.outputs import scalars
 
 
 def publish_features(published_at: datetime | None) -> dict[str, float]:
@@ -34,6 +35,7 @@ class Temporal(Component):
     processor = "text"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = scalars("duration_sec", "publish_hour_utc", "publish_weekday", "publish_month")
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         if ctx.metadata is None:

@@ -13,10 +13,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import run_vector
 from trendflow.serving.component_support import served_model
 
 EMBEDDING_DIM = 384
@@ -44,20 +44,20 @@ class TextEmbedding(Component):
     processor = "text"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = tuple(run_vector(f"{field}_embedding", EMBEDDING_DIM) for field in FIELDS)
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         model = served_model(ctx, self.spec)
         texts = field_texts(ctx)
-        layout = {f"{field}_embedding": (1, EMBEDDING_DIM) for field in FIELDS}
         if not texts:
-            return ComponentOutput(arrays=empty_arrays(layout), empty_reason="no_text")
+            return self.empty_output("no_text")
         embeddings = dict(zip(texts, encode_texts(model, list(texts.values())), strict=True))
         arrays: dict[str, np.ndarray] = {}
         for field in FIELDS:
             if field in embeddings:
                 arrays.update(masked(f"{field}_embedding", embeddings[field][None, :]))
             else:
-                arrays.update(empty_arrays({f"{field}_embedding": (1, EMBEDDING_DIM)}))
+                arrays.update(run_vector(f"{field}_embedding", EMBEDDING_DIM).empty())
         return ComponentOutput(
             arrays=arrays,
             units_processed=len(texts),

@@ -33,6 +33,7 @@ import emoji
 import numpy as np
 
 from trendflow.dataprocessor.component import Component, ComponentOutput, RunContext, masked, register
+from trendflow.dataprocessor.outputs import category, raw_text, scalar, scalars
 from trendflow.dataprocessor.processors.text._langid_model import load_model
 
 UNDETERMINED = "und"
@@ -137,6 +138,12 @@ class TextStats(Component):
     processor = "text"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (
+        *scalars(*STAT_NAMES),
+        category("language"),
+        scalar("language_confidence"),
+        *(raw_text(n, per_unit=False) for n in ("raw_title", "raw_description", "raw_tags")),
+    )
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         info = ctx.source_info

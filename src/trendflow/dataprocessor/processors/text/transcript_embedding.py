@@ -17,10 +17,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, run_vector, vector
 from trendflow.dataprocessor.processors.audio.transcript import handoff_path
 from trendflow.dataprocessor.processors.text.text_embedding import EMBEDDING_DIM, encode_texts
 from trendflow.serving.component_support import served_model
@@ -32,17 +32,13 @@ class TranscriptEmbedding(Component):
     processor = "text"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (run_vector("embedding", EMBEDDING_DIM), TIMESTAMPS, vector("chunk_embedding", EMBEDDING_DIM))
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         model = served_model(ctx, self.spec)
         transcript, meta = ctx.dependency("transcript")
-        layout = {
-            "embedding": (1, EMBEDDING_DIM),
-            "timestamps_sec": (0,),
-            "chunk_embedding": (0, EMBEDDING_DIM),
-        }
         if meta.status == "empty":
-            return ComponentOutput(arrays=empty_arrays(layout), empty_reason=meta.empty_reason)
+            return self.empty_output(meta.empty_reason or "empty_transcript")
         path = handoff_path(ctx)
         if not path.exists():
             raise TrendFlowError(
@@ -58,7 +54,7 @@ class TranscriptEmbedding(Component):
             )
         present = [i for i, text in enumerate(chunks) if text.strip()]
         if not present:
-            return ComponentOutput(arrays=empty_arrays(layout), empty_reason="empty_transcript")
+            return self.empty_output("empty_transcript")
         texts = [" ".join(chunks[i].strip() for i in present), *(chunks[i] for i in present)]
         vectors = encode_texts(model, texts)
         per_chunk = np.full((len(chunks), EMBEDDING_DIM), np.nan, np.float32)

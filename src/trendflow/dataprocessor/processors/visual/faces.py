@@ -15,10 +15,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, scalar, series, vector
 from trendflow.dataprocessor.processors.visual._frames import frame_batches
 from trendflow.serving.component_support import served_model
 
@@ -60,15 +60,19 @@ class Faces(Component):
     processor = "visual"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (
+        TIMESTAMPS,
+        *series("face_count", "largest_face_area", "faces_total_area"),
+        vector("largest_face_center", 2),
+        *series("largest_face_score"),
+        scalar("face_frame_ratio"),
+    )
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         model = served_model(ctx, self.spec)
         indices = ctx.frame_indices(self.name)
         if not indices:
-            layout = {"timestamps_sec": (0,), "largest_face_center": (0, 2), **{k: (0,) for k in PER_FRAME}}
-            arrays = empty_arrays(layout)
-            arrays.update(masked("face_frame_ratio", np.float32(np.nan), np.bool_(False)))
-            return ComponentOutput(arrays=arrays, empty_reason="no_frames")
+            return self.empty_output("no_frames")
         max_side = int(self.params.get("max_side", 512))
         parts: list[dict[str, np.ndarray]] = []
         batch_sizes: list[int] = []

@@ -15,10 +15,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, series
 from trendflow.dataprocessor.processors.visual._frames import frame_batches, resize_batch, stacked_cvt
 
 STAT_NAMES = ("brightness", "contrast", "saturation", "colorfulness", "sharpness")
@@ -67,12 +67,12 @@ class FrameStats(Component):
     processor = "visual"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (TIMESTAMPS, *series(*STAT_NAMES))
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         indices = ctx.frame_indices(self.name)
         if not indices:
-            layout = {"timestamps_sec": (0,), **{s: (0,) for s in STAT_NAMES}}
-            return ComponentOutput(arrays=empty_arrays(layout), empty_reason="no_frames")
+            return self.empty_output("no_frames")
         short_side = int(self.params.get("short_side", 240))
         batch_size = int(self.spec.batching.get("batch_size", 64))
         parts: dict[str, list[np.ndarray]] = {s: [] for s in STAT_NAMES}

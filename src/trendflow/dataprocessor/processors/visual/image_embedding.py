@@ -12,10 +12,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, vector
 from trendflow.dataprocessor.processors.visual._frames import frame_batches
 from trendflow.serving.component_support import served_model
 from trendflow.serving.preprocess import square_frames
@@ -30,19 +30,19 @@ class ImageEmbedding(Component):
     processor = "visual"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (
+        TIMESTAMPS,
+        vector("embedding", EMBEDDING_DIM),
+        vector("top_class_ids", TOP_K),
+        vector("top_class_probs", TOP_K),
+    )
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         model = served_model(ctx, self.spec)
         indices = ctx.frame_indices(self.name)
         if not indices:
-            layout = {
-                "timestamps_sec": (0,),
-                "embedding": (0, EMBEDDING_DIM),
-                "top_class_ids": (0, TOP_K),
-                "top_class_probs": (0, TOP_K),
-            }
             # The model was checked but not called: nothing enters models_used.
-            return ComponentOutput(arrays=empty_arrays(layout), empty_reason="no_frames")
+            return self.empty_output("no_frames")
         batch_size = int(self.spec.batching.get("batch_size", 32))
         parts: dict[str, list[np.ndarray]] = {"embedding": [], "top_class_ids": [], "top_class_probs": []}
         batch_sizes: list[int] = []

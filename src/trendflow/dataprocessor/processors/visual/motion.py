@@ -24,10 +24,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, series
 from trendflow.dataprocessor.processors.visual._frames import frame_batches, resize_short_side
 
 SERIES = ("flow_magnitude_mean", "flow_magnitude_p90", "moving_fraction")
@@ -75,6 +75,7 @@ class Motion(Component):
     processor = "visual"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (TIMESTAMPS, *series(*SERIES))
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         flat = ctx.frame_indices(self.name)
@@ -84,8 +85,7 @@ class Motion(Component):
                 f"motion expects frame pairs [a0, b0, a1, b1, ...]; got {len(flat)} indices",
             )
         if not flat:
-            layout = {"timestamps_sec": (0,), **{s: (0,) for s in SERIES}}
-            return ComponentOutput(arrays=empty_arrays(layout), empty_reason="no_frames")
+            return self.empty_output("no_frames")
         params = {**DEFAULTS, **self.params}
         times = ctx.timestamps(flat)
         values = np.full((len(flat) // 2, len(SERIES)), np.nan, dtype=np.float32)
@@ -109,6 +109,6 @@ class Motion(Component):
             offset += len(chunk)
             batch_sizes.append(len(chunk) // 2)
         arrays = masked("timestamps_sec", times[0::2], dtype=np.float64)
-        for column, series in enumerate(SERIES):
-            arrays.update(masked(series, values[:, column]))
+        for column, name in enumerate(SERIES):
+            arrays.update(masked(name, values[:, column]))
         return ComponentOutput(arrays=arrays, units_processed=len(flat) // 2, batch_sizes=batch_sizes)

@@ -8,10 +8,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, scalars, series
 from trendflow.dataprocessor.processors.visual._frames import frame_batches
 from trendflow.serving.component_support import served_model
 from trendflow.serving.preprocess import square_frames
@@ -26,15 +26,13 @@ class Nsfw(Component):
     processor = "visual"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (TIMESTAMPS, *series("nsfw_score"), *scalars("nsfw_max", "nsfw_mean"))
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         model = served_model(ctx, self.spec)
         indices = ctx.frame_indices(self.name)
         if not indices:
-            arrays = empty_arrays({"timestamps_sec": (0,), "nsfw_score": (0,)})
-            for scalar in ("nsfw_max", "nsfw_mean"):
-                arrays.update(masked(scalar, np.float32(np.nan), np.bool_(False)))
-            return ComponentOutput(arrays=arrays, empty_reason="no_frames")
+            return self.empty_output("no_frames")
         scores: list[np.ndarray] = []
         batch_sizes: list[int] = []
         for chunk, frames in frame_batches(ctx, indices, int(self.spec.batching.get("batch_size", 32))):

@@ -14,10 +14,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import TIMESTAMPS, raw_text, scalar, series
 from trendflow.dataprocessor.processors.visual._frames import frame_batches
 from trendflow.serving.component_support import ServedModel, served_model
 
@@ -63,14 +63,13 @@ class Ocr(Component):
     processor = "visual"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (TIMESTAMPS, *series(*PER_FRAME), scalar("text_frame_ratio"), raw_text("text"))
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         model = served_model(ctx, self.spec)
         indices = ctx.frame_indices(self.name)
         if not indices:
-            arrays = empty_arrays({"timestamps_sec": (0,), **{k: (0,) for k in PER_FRAME}})
-            arrays.update(masked("text_frame_ratio", np.float32(np.nan), np.bool_(False)))
-            return ComponentOutput(arrays=arrays, empty_reason="no_frames")
+            return self.empty_output("no_frames")
         rows: list[dict[str, float]] = []
         lines: list[str] = []
         for _, frames in frame_batches(ctx, indices, int(self.spec.batching.get("batch_size", 4))):

@@ -43,10 +43,10 @@ from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
     RunContext,
-    empty_arrays,
     masked,
     register,
 )
+from trendflow.dataprocessor.outputs import position, scalars, series
 from trendflow.dataprocessor.processors.visual._frames import frame_batches, scaled_size, stacked_cvt
 
 DEFAULTS = {
@@ -156,17 +156,16 @@ class ShotCuts(Component):
     processor = "visual"
     schema_version = "1.0.0"
     version = "1.0.0"
+    outputs = (
+        position("cut_times_sec"),
+        *series("shot_lengths_sec"),
+        *scalars("cut_rate_per_min", "num_shots"),
+    )
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         indices = ctx.frame_indices(self.name)
         if not indices:
-            layout = {
-                "cut_times_sec": (0,),
-                "shot_lengths_sec": (0,),
-                "cut_rate_per_min": (),
-                "num_shots": (),
-            }
-            return ComponentOutput(arrays=empty_arrays(layout), empty_reason="no_frames")
+            return self.empty_output("no_frames")
         params = {**DEFAULTS, **self.params}
         scorer = ContentScorer(int(params["detector_short_side"]))
         parts: list[np.ndarray] = []
