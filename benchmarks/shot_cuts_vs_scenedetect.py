@@ -31,7 +31,7 @@ from trendflow.contracts.versions import SAMPLING_POLICY_VERSION
 from trendflow.dataprocessor.component import PrivacyPolicy, RunContext, component_class
 from trendflow.dataprocessor.frame_store import FrameStore
 from trendflow.dataprocessor.graph import ComponentGraph, Profile
-from trendflow.dataprocessor.processors.visual.shot_cuts import DEFAULTS
+from trendflow.dataprocessor.processors.visual.shot_cuts import ShotCuts
 from trendflow.dataprocessor.segmenter import segment
 from trendflow.dataprocessor.sources import resolve_source
 from trendflow.storage.layout import RunLayout
@@ -150,7 +150,7 @@ def benchmark(videos: list[Path], tolerance: float) -> dict[str, Any]:
         "tolerance_sec": tolerance,
         "sampling": spec.sampling.model_dump() if spec.sampling else None,
         "analysis_short_side": profile.analysis.max_short_side,
-        "params": {**DEFAULTS, **spec.params},
+        "params": ShotCuts.parse_params(spec.params).model_dump(),
         "target_f1": 0.85,
         "all_meet_target": all(r["f1"] >= 0.85 for r in results),
         "cpu_count": os.cpu_count(),

@@ -72,3 +72,43 @@ def test_the_synthetic_corpus_matches_the_declarations() -> None:
         arrays = _component_arrays(row, 0.0)
         for c in tier0_components():
             c.component.check_output(arrays[c.name][0])
+
+
+def test_the_graphs_params_parse_into_each_components_typed_params() -> None:
+    from trendflow.dataprocessor.graph import ComponentGraph
+
+    profile = ComponentGraph.load().profile("baseline")
+    for name, spec in profile.components.items():
+        if name != "segmenter":
+            PRODUCT[name].parse_params(spec.params)
+    assert PRODUCT["shot_cuts"].parse_params({}).threshold == 27.0
+
+
+def test_a_bad_param_is_a_config_error_before_any_decoding(tmp_path, sample_video) -> None:
+    import yaml
+
+    from trendflow.dataprocessor.graph import DEFAULT_GRAPH
+    from trendflow.dataprocessor.run import ProcessRequest, process_video
+    from trendflow.dataprocessor.segmenter import decode_passes_started
+    from trendflow.storage.store import ResultStore
+
+    with pytest.raises(TrendFlowError) as err:
+        PRODUCT["motion"].parse_params({"short_side": "wide", "colour": 1})
+    assert err.value.code is ErrorCode.CONFIG_ERROR and "short_side" in err.value.message
+    assert "colour" in err.value.message
+
+    raw = yaml.safe_load(DEFAULT_GRAPH.read_text())
+    raw["components"]["frame_stats"]["params"] = {"short_sid": 240}
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(yaml.safe_dump(raw))
+    before = decode_passes_started()
+    outcome = process_video(
+        ProcessRequest(
+            source=str(sample_video("bikes.mp4")),
+            store=ResultStore(str(tmp_path / "store")),
+            profile="signals",
+            graph_path=graph,
+        )
+    )
+    assert outcome.status == "error" and outcome.error_code is ErrorCode.CONFIG_ERROR
+    assert "frame_stats" in (outcome.error or "") and decode_passes_started() == before

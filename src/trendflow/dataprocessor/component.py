@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.npz_meta import MASK_SUFFIX, ModelUsed, NpzMeta
@@ -110,14 +111,21 @@ class RunContext:
         return self.dependency_reader(name)
 
 
+class NoParams(BaseModel):
+    """A component's typed params (component_graph.yaml `params`); subclass it with fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class Component(ABC):
-    """Subclasses set `name`, `processor`, `schema_version`, `outputs` and implement `run`."""
+    """Subclasses set `name`, `processor`, `schema_version`, `outputs`, `Params` and implement `run`."""
 
     name: ClassVar[str]
     processor: ClassVar[str]
     schema_version: ClassVar[str] = "1.0.0"
     version: ClassVar[str] = "1.0.0"
     outputs: ClassVar[tuple[OutputArray, ...]] = ()
+    Params: ClassVar[type[NoParams]] = NoParams
 
     @classmethod
     def empty_arrays(cls) -> dict[str, np.ndarray]:
@@ -135,7 +143,16 @@ class Component(ABC):
 
     def __init__(self, spec: ResolvedComponent) -> None:
         self.spec = spec
-        self.params = spec.params
+        self.params: Any = self.parse_params(spec.params)
+
+    @classmethod
+    def parse_params(cls, raw: dict[str, Any]) -> NoParams:
+        """The graph's params for this component, typed; unknown or ill-typed ones: config_error."""
+        try:
+            return cls.Params.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise TrendFlowError(ErrorCode.CONFIG_ERROR, f"component {cls.name} params: {problems}") from None
 
     @abstractmethod
     def run(self, ctx: RunContext) -> ComponentOutput: ...

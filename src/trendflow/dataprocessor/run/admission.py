@@ -18,7 +18,7 @@ from trendflow.contracts.identity import (
 from trendflow.contracts.versions import SAMPLING_POLICY_VERSION, dataprocessor_version
 from trendflow.dataprocessor.graph import Profile
 from trendflow.dataprocessor.manifest_writer import write_rejected_manifest
-from trendflow.dataprocessor.run.plan import config_hash_for, resolve_models, source_record
+from trendflow.dataprocessor.run.plan import check_params, config_hash_for, resolve_models, source_record
 from trendflow.dataprocessor.run.request import ProcessRequest, ProgressCallback, RunOutcome
 from trendflow.dataprocessor.run.resume import resume
 from trendflow.dataprocessor.run.scheduler import Run
@@ -52,6 +52,7 @@ def admit(
     try:
         platform_id = validate_platform_id(request.platform_id or source.platform_id)
         video_id = validate_video_id(request.video_id or source.video_id or local_video_id(source.path))
+        check_params(profile)
         resolved_models = resolve_models(request, profile)
     except TrendFlowError as exc:
         log_event(logger, "run_rejected", source=request.source, error_code=str(exc.code), reason=exc.reason)

@@ -10,6 +10,7 @@ import hashlib
 from trendflow.contracts.identity import canonical_json, compute_config_hash
 from trendflow.contracts.manifest import ResolvedModel
 from trendflow.contracts.versions import SAMPLING_POLICY_VERSION
+from trendflow.dataprocessor.component import component_class
 from trendflow.dataprocessor.graph import Profile
 from trendflow.dataprocessor.run.request import ProcessRequest
 from trendflow.dataprocessor.sources import ResolvedSource
@@ -29,6 +30,14 @@ def resolve_models(request: ProcessRequest, profile: Profile) -> dict[str, Resol
     if not request.services.resolved_models:
         request.services.resolved_models = resolved
     return resolved
+
+
+def check_params(profile: Profile) -> None:
+    """Every component's params typed against its declaration: a bad one rejects the run up front
+    (config_error) instead of failing that component mid-run."""
+    for name, spec in profile.components.items():
+        if name != "segmenter":
+            component_class(name).parse_params(spec.params)
 
 
 def config_hash_for(profile: Profile) -> str:

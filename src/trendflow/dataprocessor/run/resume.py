@@ -14,7 +14,7 @@ from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.identity import local_video_id, utc_now
 from trendflow.contracts.manifest import Manifest, ResolvedModel
 from trendflow.dataprocessor.graph import ComponentGraph, Profile
-from trendflow.dataprocessor.run.plan import config_hash_for, resolve_models, source_record
+from trendflow.dataprocessor.run.plan import check_params, config_hash_for, resolve_models, source_record
 from trendflow.dataprocessor.run.request import ProcessRequest, ProgressCallback, RunOutcome
 from trendflow.dataprocessor.run.scheduler import Run
 from trendflow.dataprocessor.sources import ResolvedSource, resolve_source
@@ -62,6 +62,7 @@ def resume(
                 f"the source is {platform_id}/{video_id}, the run is "
                 f"{identity.platform_id}/{identity.video_id}: resume with the run's own video",
             )
+        check_params(profile)
         invalid = source_changes(state.source, source_record(source), profile, recorder)
         resolved_models = resolve_models(request, profile)
         invalid |= model_changes(request.store, layout, resolved_models)

@@ -19,6 +19,7 @@ import numpy as np
 from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
+    NoParams,
     RunContext,
     masked,
     register,
@@ -26,7 +27,10 @@ from trendflow.dataprocessor.component import (
 from trendflow.dataprocessor.outputs import TIMESTAMPS, scalars, series
 from trendflow.dataprocessor.processors.audio._track import load_audio
 
-DEFAULTS = {"silence_threshold_dbfs": -50.0, "floor_dbfs": -100.0}
+
+class LoudnessParams(NoParams):
+    silence_threshold_dbfs: float = -50.0
+    floor_dbfs: float = -100.0
 
 
 def to_dbfs(power: np.ndarray | float, floor_dbfs: float = -100.0) -> np.ndarray:
@@ -70,18 +74,19 @@ class Loudness(Component):
         *series("rms_dbfs"),
         *scalars("silence_ratio", "dynamic_range_db", "loudness_mean_dbfs"),
     )
+    Params = LoudnessParams
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         track = load_audio(ctx)
         if isinstance(track, str):
             return self.empty_output(track)
-        params = {**DEFAULTS, **self.params}
+        params = self.params
         lo, hi = track.sample_ranges()
         power = window_power(track.samples, lo, hi)
-        floor = float(params["floor_dbfs"])
+        floor = params.floor_dbfs
         arrays = masked("timestamps_sec", track.starts_sec, dtype=np.float64)
         arrays.update(masked("rms_dbfs", np.where(np.isfinite(power), to_dbfs(power, floor), np.nan)))
-        summary = loudness_summary(power, float(params["silence_threshold_dbfs"]), floor)
+        summary = loudness_summary(power, params.silence_threshold_dbfs, floor)
         for name, value in summary.items():
             arrays.update(masked(name, value))
         return ComponentOutput(arrays=arrays, units_processed=len(lo), batch_sizes=[len(lo)])

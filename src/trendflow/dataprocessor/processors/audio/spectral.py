@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+from pydantic import Field
 
 from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
+    NoParams,
     RunContext,
     masked,
     register,
@@ -27,7 +29,12 @@ from trendflow.dataprocessor.processors.audio._spectrum import spectral_frames, 
 from trendflow.dataprocessor.processors.audio._track import load_audio
 
 N_MFCC = 13  # fixed: the array layout (N, 13) is part of the schema
-DEFAULTS = {"n_fft": 2048, "hop_length": 512, "n_mels": 128}
+
+
+class SpectralParams(NoParams):
+    n_fft: int = Field(2048, ge=64)
+    hop_length: int = Field(512, ge=16)
+    n_mels: int = Field(128, ge=8)
 
 
 def mfcc_from_mel_db(mel_db: np.ndarray, n_mfcc: int = 13) -> np.ndarray:
@@ -56,18 +63,19 @@ class Spectral(Component):
         vector("mfcc", N_MFCC),
         *series("spectral_centroid_hz", "spectral_rolloff_hz", "zcr"),
     )
+    Params = SpectralParams
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         track = load_audio(ctx)
         if isinstance(track, str):
             return self.empty_output(track)
-        params = {**DEFAULTS, **self.params}
+        params = self.params
         frames = spectral_frames(
             track.samples,
             track.sample_rate,
-            n_fft=int(params["n_fft"]),
-            hop_length=int(params["hop_length"]),
-            n_mels=int(params["n_mels"]),
+            n_fft=params.n_fft,
+            hop_length=params.hop_length,
+            n_mels=params.n_mels,
         )
         first, last = window_ranges(frames.times_sec, track.starts_sec, track.ends_sec)
         mfcc = window_nanmean(mfcc_from_mel_db(frames.mel_db, N_MFCC).T, first, last)

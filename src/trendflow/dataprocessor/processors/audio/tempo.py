@@ -12,10 +12,12 @@ numpy (`_rhythm.py`) to avoid numba compilation in the worker.
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
+    NoParams,
     RunContext,
     masked,
     register,
@@ -30,7 +32,13 @@ from trendflow.dataprocessor.processors.audio._rhythm import (
 from trendflow.dataprocessor.processors.audio._spectrum import spectral_frames
 from trendflow.dataprocessor.processors.audio._track import load_audio
 
-DEFAULTS = {"n_fft": 2048, "hop_length": 512, "n_mels": 128, "start_bpm": 120.0, "tempogram_hop": 8}
+
+class TempoParams(NoParams):
+    n_fft: int = Field(2048, ge=64)
+    hop_length: int = Field(512, ge=16)
+    n_mels: int = Field(128, ge=8)
+    start_bpm: float = Field(120.0, gt=0)
+    tempogram_hop: int = Field(8, ge=1)
 
 
 @register
@@ -40,16 +48,17 @@ class Tempo(Component):
     schema_version = "1.0.0"
     version = "1.0.0"
     outputs = (scalar("tempo_bpm"), position("beat_times_sec"), scalar("onset_rate_per_sec"))
+    Params = TempoParams
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         track = load_audio(ctx)
         if isinstance(track, str):
             return self.empty_output(track)
-        params = {**DEFAULTS, **self.params}
-        n_fft, hop = int(params["n_fft"]), int(params["hop_length"])
+        params = self.params
+        n_fft, hop = params.n_fft, params.hop_length
         # Same options as audio/spectral so both read one cached spectrum.
         frames = spectral_frames(
-            track.samples, track.sample_rate, n_fft=n_fft, hop_length=hop, n_mels=int(params["n_mels"])
+            track.samples, track.sample_rate, n_fft=n_fft, hop_length=hop, n_mels=params.n_mels
         )
         frame_rate = track.sample_rate / hop
         mean_flux = onset_strength(frames.mel_db, n_fft, hop, aggregate="mean")
@@ -58,8 +67,8 @@ class Tempo(Component):
         bpm = estimate_tempo(
             median_flux,
             frame_rate,
-            start_bpm=float(params["start_bpm"]),
-            window_hop=int(params["tempogram_hop"]),
+            start_bpm=params.start_bpm,
+            window_hop=params.tempogram_hop,
         )
         beats = track_beats(median_flux, bpm, frame_rate)
         onsets = detect_onsets(mean_flux, track.sample_rate, hop)

@@ -16,11 +16,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
+    NoParams,
     RunContext,
     masked,
     register,
@@ -60,6 +62,10 @@ def handoff_path(ctx: RunContext) -> Path:
     return Path(ctx.frames.frames_dir) / HANDOFF_FILE
 
 
+class TranscriptParams(NoParams):
+    max_gap_sec: float = Field(1.0, ge=0.0)
+
+
 @register
 class Transcript(Component):
     name = "transcript"
@@ -67,6 +73,7 @@ class Transcript(Component):
     schema_version = "1.0.0"
     version = "1.0.0"
     outputs = (TIMESTAMPS, *series(*PER_CHUNK), *scalars(*SCALARS), raw_text("text"))
+    Params = TranscriptParams
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         model = served_model(ctx, self.spec)
@@ -77,7 +84,7 @@ class Transcript(Component):
             return self.empty_output(track)
         vad, _ = ctx.dependency("speech_activity")
         segments = vad["speech_segments_sec"][vad["speech_segments_sec__mask"]]
-        chunks = merge_segments(segments, float(self.params.get("max_gap_sec", 1.0)))
+        chunks = merge_segments(segments, self.params.max_gap_sec)
         if not chunks:
             return self.empty_output("no_speech")
         audio = to_16k(track.samples, track.sample_rate)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from pydantic import Field
 
 from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
+    NoParams,
     RunContext,
     masked,
     register,
@@ -54,6 +56,10 @@ def face_features(boxes: np.ndarray, counts: np.ndarray, height: int, width: int
 PER_FRAME = ("face_count", "largest_face_area", "faces_total_area", "largest_face_score")
 
 
+class FacesParams(NoParams):
+    max_side: int = Field(512, ge=32)
+
+
 @register
 class Faces(Component):
     name = "faces"
@@ -67,13 +73,14 @@ class Faces(Component):
         *series("largest_face_score"),
         scalar("face_frame_ratio"),
     )
+    Params = FacesParams
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         model = served_model(ctx, self.spec)
         indices = ctx.frame_indices(self.name)
         if not indices:
             return self.empty_output("no_frames")
-        max_side = int(self.params.get("max_side", 512))
+        max_side = self.params.max_side
         parts: list[dict[str, np.ndarray]] = []
         batch_sizes: list[int] = []
         for chunk, frames in frame_batches(ctx, indices, int(self.spec.batching.get("batch_size", 8))):

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from pydantic import Field
 
 from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
+    NoParams,
     RunContext,
     masked,
     register,
@@ -61,6 +63,10 @@ def frame_statistics(frames: np.ndarray, short_side: int = 240) -> dict[str, np.
     }
 
 
+class FrameStatsParams(NoParams):
+    short_side: int = Field(240, ge=8)
+
+
 @register
 class FrameStats(Component):
     name = "frame_stats"
@@ -68,12 +74,13 @@ class FrameStats(Component):
     schema_version = "1.0.0"
     version = "1.0.0"
     outputs = (TIMESTAMPS, *series(*STAT_NAMES))
+    Params = FrameStatsParams
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         indices = ctx.frame_indices(self.name)
         if not indices:
             return self.empty_output("no_frames")
-        short_side = int(self.params.get("short_side", 240))
+        short_side = self.params.short_side
         batch_size = int(self.spec.batching.get("batch_size", 64))
         parts: dict[str, list[np.ndarray]] = {s: [] for s in STAT_NAMES}
         batch_sizes: list[int] = []

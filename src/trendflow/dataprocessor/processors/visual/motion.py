@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from pydantic import Field
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
+    NoParams,
     RunContext,
     masked,
     register,
@@ -31,12 +33,13 @@ from trendflow.dataprocessor.outputs import TIMESTAMPS, series
 from trendflow.dataprocessor.processors.visual._frames import frame_batches, resize_short_side
 
 SERIES = ("flow_magnitude_mean", "flow_magnitude_p90", "moving_fraction")
-DEFAULTS = {
-    "short_side": 160,
-    "moving_threshold": 0.02,
+
+
+class MotionParams(NoParams):
+    short_side: int = Field(160, ge=16)
+    moving_threshold: float = Field(0.02, ge=0)
     # cv2.calcOpticalFlowFarneback: pyr_scale, levels, winsize, iterations, poly_n, poly_sigma
-    "farneback": [0.5, 3, 15, 3, 5, 1.2],
-}
+    farneback: tuple[float, int, int, int, int, float] = (0.5, 3, 15, 3, 5, 1.2)
 
 
 def pair_motion(
@@ -76,6 +79,7 @@ class Motion(Component):
     schema_version = "1.0.0"
     version = "1.0.0"
     outputs = (TIMESTAMPS, *series(*SERIES))
+    Params = MotionParams
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         flat = ctx.frame_indices(self.name)
@@ -86,7 +90,7 @@ class Motion(Component):
             )
         if not flat:
             return self.empty_output("no_frames")
-        params = {**DEFAULTS, **self.params}
+        params = self.params
         times = ctx.timestamps(flat)
         values = np.full((len(flat) // 2, len(SERIES)), np.nan, dtype=np.float32)
         batch_sizes: list[int] = []
@@ -102,9 +106,9 @@ class Motion(Component):
                         frames[j],
                         frames[j + 1],
                         dt,
-                        int(params["short_side"]),
-                        float(params["moving_threshold"]),
-                        params["farneback"],
+                        params.short_side,
+                        params.moving_threshold,
+                        params.farneback,
                     )
             offset += len(chunk)
             batch_sizes.append(len(chunk) // 2)

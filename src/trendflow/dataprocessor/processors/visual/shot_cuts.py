@@ -38,10 +38,12 @@ from collections.abc import Iterable
 
 import cv2
 import numpy as np
+from pydantic import Field
 
 from trendflow.dataprocessor.component import (
     Component,
     ComponentOutput,
+    NoParams,
     RunContext,
     masked,
     register,
@@ -49,14 +51,14 @@ from trendflow.dataprocessor.component import (
 from trendflow.dataprocessor.outputs import position, scalars, series
 from trendflow.dataprocessor.processors.visual._frames import frame_batches, scaled_size, stacked_cvt
 
-DEFAULTS = {
-    "threshold": 27.0,
-    "adaptive_ratio": 1.8,
-    "side_ratio": 1.3,
-    "adaptive_window": 2,
-    "min_shot_sec": 0.4,
-    "detector_short_side": 144,
-}
+
+class ShotCutsParams(NoParams):
+    threshold: float = Field(27.0, gt=0)
+    adaptive_ratio: float = Field(1.8, gt=0)
+    side_ratio: float = Field(1.3, gt=0)
+    adaptive_window: int = Field(2, ge=1)
+    min_shot_sec: float = Field(0.4, ge=0)
+    detector_short_side: int = Field(144, ge=16)
 
 
 class ContentScorer:
@@ -161,13 +163,14 @@ class ShotCuts(Component):
         *series("shot_lengths_sec"),
         *scalars("cut_rate_per_min", "num_shots"),
     )
+    Params = ShotCutsParams
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         indices = ctx.frame_indices(self.name)
         if not indices:
             return self.empty_output("no_frames")
-        params = {**DEFAULTS, **self.params}
-        scorer = ContentScorer(int(params["detector_short_side"]))
+        params = self.params
+        scorer = ContentScorer(params.detector_short_side)
         parts: list[np.ndarray] = []
         batch_sizes: list[int] = []
         for chunk, frames in frame_batches(ctx, indices, int(self.spec.batching.get("batch_size", 256))):
@@ -177,11 +180,11 @@ class ShotCuts(Component):
         cuts = detect_cuts(
             np.concatenate(parts),
             times,
-            threshold=float(params["threshold"]),
-            adaptive_ratio=float(params["adaptive_ratio"]),
-            side_ratio=float(params["side_ratio"]),
-            adaptive_window=int(params["adaptive_window"]),
-            min_shot_sec=float(params["min_shot_sec"]),
+            threshold=params.threshold,
+            adaptive_ratio=params.adaptive_ratio,
+            side_ratio=params.side_ratio,
+            adaptive_window=params.adaptive_window,
+            min_shot_sec=params.min_shot_sec,
         )
         duration = ctx.metadata.source.duration_sec if ctx.metadata is not None else float(times[-1])
         return ComponentOutput(
