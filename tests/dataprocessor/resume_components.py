@@ -20,7 +20,14 @@ import numpy as np
 import yaml
 
 import trendflow.dataprocessor.graph as graph_module
-from trendflow.dataprocessor.component import Component, ComponentOutput, RunContext, masked, register
+from trendflow.dataprocessor.component import (
+    Component,
+    ComponentOutput,
+    NoParams,
+    RunContext,
+    masked,
+    register,
+)
 from trendflow.dataprocessor.outputs import series, vector
 
 
@@ -117,6 +124,10 @@ class MemoryHog(Component):
         raise MemoryError("test: allocation failed")
 
 
+class BatchBufferParams(NoParams):
+    ram_share_per_frame: float
+
+
 @register
 class BatchBuffer(Component):
     """A working buffer per batch, sized from the machine's RAM (`params.ram_share_per_frame` of it
@@ -124,13 +135,15 @@ class BatchBuffer(Component):
 
     name = "test_batch_buffer"
     processor = "visual"
+    outputs = series("mean")
+    Params = BatchBufferParams
 
     def run(self, ctx: RunContext) -> ComponentOutput:
         import psutil
 
         assert ctx.frames is not None
         batch = int(self.spec.batching["batch_size"])
-        per_frame = int(psutil.virtual_memory().total * float(self.params["ram_share_per_frame"]))
+        per_frame = int(psutil.virtual_memory().total * self.params.ram_share_per_frame)
         means, sizes = [], []
         for chunk in _batches(ctx.frame_indices(self.name), batch):
             buffer = np.empty(per_frame * batch, dtype=np.uint8)  # address space only, never touched
