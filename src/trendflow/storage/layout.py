@@ -11,6 +11,9 @@ from trendflow.contracts.identity import (
     validate_video_id,
 )
 
+# Prefix of the temp file an atomic write creates next to its target (storage/store.py).
+TMP_MARKER = ".tmp-"
+
 MANIFEST = "manifest.json"
 FRAMES_DIR = "frames_dir"
 METADATA = "frames_dir/metadata.json"

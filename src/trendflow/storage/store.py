@@ -28,8 +28,8 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
+from trendflow.storage.layout import TMP_MARKER
 
-TMP_MARKER = ".tmp-"
 MIN_THROUGHPUT = 2_000_000  # bytes/s a healthy store sustains: large writes get this much longer
 
 # Exceptions that mean "the store cannot be reached", as opposed to "this object is absent".

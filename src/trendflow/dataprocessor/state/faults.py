@@ -28,8 +28,19 @@ from __future__ import annotations
 import os
 import signal
 import uuid
+from typing import Protocol
 
-from trendflow.storage.store import TMP_MARKER, ResultStore
+from trendflow.storage.layout import TMP_MARKER
+
+
+class ResultStore(Protocol):
+    """What a torn write needs of the store (no import of storage/store.py: the store calls this
+    module, so importing it back would make a cycle)."""
+
+    is_local: bool
+
+    def local_path(self, rel: str) -> str: ...
+
 
 FAULT_ENV = "TRENDFLOW_FAULT_INJECT"
 
