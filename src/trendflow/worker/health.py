@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import threading
 import time
@@ -35,6 +34,7 @@ from typing import Any
 import redis
 
 from trendflow.contracts.identity import utc_now
+from trendflow.dataprocessor.scratch import pid_alive
 from trendflow.worker import metrics
 from trendflow.worker.config import WorkerSettings
 
@@ -185,7 +185,7 @@ class HealthMonitor:
         return metrics.render((self._queue_length,))
 
     def worker_alive(self) -> bool:
-        return self.worker_pid is None or _pid_alive(self.worker_pid)
+        return self.worker_pid is None or pid_alive(self.worker_pid)
 
     def run_check(self, check: Check) -> CheckResult:
         start = time.perf_counter()
@@ -227,16 +227,6 @@ class HealthMonitor:
             "pid": self.worker_pid,
             "uptime_sec": round(uptime, 1),
         }
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _handler(monitor: HealthMonitor) -> type[BaseHTTPRequestHandler]:
