@@ -31,7 +31,11 @@ VIDEO = Path("tests/data/videos/carphone_pristine.mp4")
 
 def _hung_store(server: HungServer, limits: StorageLimits = SHORT) -> ResultStore:
     options = {"key": "k", "secret": "s", "endpoint_url": server.url}
-    return ResultStore("s3://bucket/prefix", storage_options=options, limits=limits)
+    store = ResultStore("s3://bucket/prefix", storage_options=options, limits=limits)
+    # Build the S3 client now (no network): on a loaded machine loading botocore's service model
+    # can outlast the short deadline, and then the call would end before it reached the endpoint.
+    store.fs.connect()
+    return store
 
 
 OPERATIONS = {
@@ -154,6 +158,6 @@ def test_pipeline_node_ends_with_storage_unavailable(
     snapshot1 = pd.DataFrame({"platform_id": ["youtube"], "video_id": ["abc"]})
     started = time.monotonic()
     with pytest.raises(TrendFlowError) as info:
-        build_run_features(snapshot1, {}, "s3://bucket/prefix")
+        build_run_features(snapshot1, pd.DataFrame(), {}, "s3://bucket/prefix")
     assert info.value.code is ErrorCode.STORAGE_UNAVAILABLE
     assert time.monotonic() - started < CONTRACT_S
