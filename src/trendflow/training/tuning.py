@@ -49,6 +49,7 @@ def tune_lightgbm(
             ErrorCode.DEPENDENCY_MISSING,
             "lightgbm_sh_tuned needs optuna: pip install 'trendflow[tuning]' (or drop it from algorithms)",
         ) from exc
+    from trendflow.training.metrics import regression_metrics
     from trendflow.training.models import fit_model
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -62,7 +63,7 @@ def tune_lightgbm(
             "lambda_l2": trial.suggest_float("lambda_l2", *SPACE["lambda_l2"], log=True),
         }
         model = fit_model("lightgbm_sh", train, y_train, valid, y_valid, spec, params, prior, overrides)
-        return float(np.sqrt(np.mean((model.predict(valid) - y_valid) ** 2)))
+        return regression_metrics(y_valid, model.predict(valid))["rmse"]
 
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=params.seed))
     study.optimize(objective, n_trials=params.tuning.n_trials, timeout=params.tuning.timeout_s, n_jobs=1)
