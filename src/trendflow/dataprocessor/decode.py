@@ -9,13 +9,16 @@ Why it is fast (docs/segmenter.md has the measurements):
   frames from its target, under half an analysis frame. A safety check compares every chosen
   frame with the packets' timestamps; if skipping cost precision, the pass is redone in full;
 - decoding stops after the last target.
-Frames go to a preallocated `.npy` memmap, so a 20-minute union never sits in memory at once.
+Each settled target goes to an optional `sink` as it is decoded (the frame bus of a streaming run,
+frame_stream.py) and, when a frames file is asked for, to a `.npy` written frame by frame, so a
+20-minute union never sits in memory at once.
 """
 
 from __future__ import annotations
 
 import bisect
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +35,8 @@ NONREF_CODECS = frozenset({"h264", "hevc", "mpeg2video", "mpeg4", "mpeg1video"})
 IO_TIMEOUT_SEC = 30.0
 _MAX_DEMUX_ERRORS = 50
 _pass_counter = {"started": 0}
+# (target index, time from start in seconds, RGB uint8 frame): called once per target, in order.
+FrameSink = Callable[[int, float, np.ndarray], None]
 
 
 def select_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
@@ -77,7 +82,7 @@ def output_geometry(
 
 @dataclass
 class DecodeOutcome:
-    frames_file: Path
+    frames_file: Path | None
     union_times_sec: list[float]
     target_to_union: list[int | None]
     stats: DecodeStats
@@ -166,11 +171,20 @@ class _RgbConverter:
 class _UnionWriter:
     """Assigns targets to decoded frames (nearest wins) and writes each chosen frame once."""
 
-    def __init__(self, targets: list[float], geometry: OutputGeometry, path: Path, tolerance: float):
+    def __init__(
+        self,
+        targets: list[float],
+        geometry: OutputGeometry,
+        path: Path | None,
+        tolerance: float,
+        sink: FrameSink | None = None,
+    ):
         self.targets = targets
         self.tolerance = tolerance
         width, height = geometry.display_size
-        self.out = _NpyFrameWriter(path, len(targets), height, width)
+        self.out = _NpyFrameWriter(path, len(targets), height, width) if path is not None else None
+        self.sink = sink
+        self.last_rgb: np.ndarray | None = None
         self.convert = _RgbConverter(geometry)
         self.next_target = 0
         self.target_to_union: list[int | None] = [None] * len(targets)
@@ -184,7 +198,9 @@ class _UnionWriter:
 
     def _store(self, picked: _Picked) -> int:
         if picked.serial != self.last_serial:
-            self.out.append(self.convert(picked.frame))
+            self.last_rgb = self.convert(picked.frame)
+            if self.out is not None:
+                self.out.append(self.last_rgb)
             self.union_times.append(picked.time)
             self.last_serial = picked.serial
             faults.crash_point("mid_decode", len(self.union_times))
@@ -195,6 +211,8 @@ class _UnionWriter:
         self.target_to_union[j] = self._store(picked)
         self.errors.append(abs(picked.time - self.targets[j]))
         self.next_target += 1
+        if self.sink is not None and self.last_rgb is not None:
+            self.sink(j, picked.time, self.last_rgb)
 
     def offer(self, previous: _Picked | None, current: _Picked) -> None:
         """A new decoded frame: settle every target it reaches (the nearer of it and its predecessor)."""
@@ -213,8 +231,13 @@ class _UnionWriter:
                 missing += 1
                 self.errors.append(0.0)
                 self.next_target += 1
-        self.out.close()
+        if self.out is not None:
+            self.out.close()
         return missing
+
+    def abort(self) -> None:
+        if self.out is not None:
+            self.out.abort()
 
 
 def _frame_time(frame: av.VideoFrame, serial: int, fps: float) -> float:
@@ -281,17 +304,19 @@ def decode_pass(
     media: Path,
     targets_sec: list[float],
     geometry: OutputGeometry,
-    frames_file: Path,
+    frames_file: Path | None,
     analysis_fps: float,
     source_fps: float,
     skip_frame: str | None,
     deadline: float,
     threads: int = 0,
+    sink: FrameSink | None = None,
 ) -> DecodeOutcome:
-    """Decode `media` once, storing the frame nearest to each target time (seconds from start)."""
+    """Decode `media` once, keeping the frame nearest to each target time (seconds from start):
+    written to `frames_file` (when given) and handed to `sink` (when given) as it is decoded."""
     _pass_counter["started"] += 1
     tolerance = 0.5 / analysis_fps + 1e-3
-    writer = _UnionWriter(targets_sec, geometry, frames_file, tolerance)
+    writer = _UnionWriter(targets_sec, geometry, frames_file, tolerance, sink)
     try:
         with av.open(
             str(media), timeout=(IO_TIMEOUT_SEC, IO_TIMEOUT_SEC), metadata_errors="replace"
@@ -306,7 +331,7 @@ def decode_pass(
             n, last = _feed(container, stream, writer, source_fps, deadline, media)
         missing = writer.finish(last)
     except BaseException:
-        writer.out.abort()
+        writer.abort()
         raise
     off_grid, needs_full_decode = 0, False
     packet_times = sorted(t - (n.start or 0.0) for t in n.packet_times)
