@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.npz_meta import MASK_SUFFIX, ModelUsed, NpzMeta
+from trendflow.dataprocessor.frame_stream import FrameBus, StreamFrames, current_component
 from trendflow.dataprocessor.outputs import OutputArray, check_arrays, empty_arrays_of
 from trendflow.dataprocessor.services import Services
 
@@ -79,14 +80,24 @@ class RunContext:
     source_info: SourceInfo
     policy: PrivacyPolicy
     metadata: FramesMetadata | None = None
-    frames: FrameStore | None = None
+    frames: FrameStore | StreamFrames | None = None
     audio_loader: Callable[[], np.ndarray | None] | None = None
     dependency_reader: Callable[[str], tuple[dict[str, np.ndarray], NpzMeta]] | None = None
     services: Services = field(default_factory=Services)
     _audio: np.ndarray | None = None
 
+    @property
+    def stream(self) -> FrameBus | None:
+        return self.frames.bus if isinstance(self.frames, StreamFrames) else None
+
     def frame_indices(self, component: str) -> list[int]:
-        """The segmenter's choice for this component (SPEC 2: never chosen by the component)."""
+        """The segmenter's choice for this component (SPEC 2: never chosen by the component).
+
+        In a streaming run a component that reads the stream gets its planned targets (which the
+        segmenter maps onto the stored union in metadata.json when the decode ends): the frames
+        and times it reads through them are the ones metadata.json's indices name."""
+        if self.stream is not None and self.stream.streams(component):
+            return self.stream.begin(component)
         if self.metadata is None or component not in self.metadata.components:
             raise TrendFlowError(
                 ErrorCode.DEPENDENCY_MISSING,
@@ -95,6 +106,8 @@ class RunContext:
         return self.metadata.components[component].frame_indices
 
     def timestamps(self, indices: list[int]) -> np.ndarray:
+        if self.stream is not None and self.stream.streams(current_component()):
+            return self.stream.times(indices)
         assert self.metadata is not None
         union = self.metadata.union_timestamps_sec
         return np.asarray([union[i] for i in indices], dtype=np.float64)

@@ -8,6 +8,7 @@ dependency did not succeed, otherwise run as soon as the dependencies are record
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -23,13 +24,15 @@ from trendflow.contracts.npz_meta import NpzMeta
 from trendflow.dataprocessor.adaptive_batch import run_halving
 from trendflow.dataprocessor.component import RunContext, component_class
 from trendflow.dataprocessor.frame_store import FrameStore
+from trendflow.dataprocessor.frame_stream import StreamFrames, StreamRestarted, current_component
 from trendflow.dataprocessor.graph import Profile
 from trendflow.dataprocessor.manifest_writer import ManifestWriter
 from trendflow.dataprocessor.resources import RssSampler
 from trendflow.dataprocessor.run.artifacts import load_audio, store_metadata, store_output
 from trendflow.dataprocessor.run.request import ProcessRequest, ProgressCallback, RunOutcome
 from trendflow.dataprocessor.run.reuse import ReusePlan
-from trendflow.dataprocessor.run.step import StepRunner, StepSpec, current_component
+from trendflow.dataprocessor.run.step import StepRunner, StepSpec
+from trendflow.dataprocessor.run.streaming import STOPPED, StreamingSegment, stream_consumers
 from trendflow.dataprocessor.segmenter import RUN_WARNING_PREFIX, segment
 from trendflow.dataprocessor.sources import ResolvedSource
 from trendflow.dataprocessor.state import RunRecorder, faults
@@ -77,6 +80,7 @@ class Run:
         self.steps = StepRunner(
             identity, recorder, self.writer, self.sampler, progress or (lambda component, status: None)
         )
+        self.streaming: StreamingSegment | None = None
         self.ctx = RunContext(
             identity=identity,
             store=self.store,
@@ -104,10 +108,14 @@ class Run:
                 self.writer.write()
                 if self.reuse.all_reusable(self.profile, self.request.policy.keep_frames):
                     self.steps.reuse("segmenter")
-                else:
+                elif self.reuse.reusable - {"segmenter"}:
+                    # A resume that keeps components: their check against the re-run segmenter
+                    # (check_segmenter) must come before anything starts, so nothing streams.
                     self._run_segmenter()
                     self.reuse.check_segmenter(self.records.get("segmenter"), self.recorder)
-                if self._failure() is None:
+                else:
+                    self._run_streaming()
+                if self._failure() is None and self.streaming is None:
                     self._run_components()
                 self._keep_or_drop_frames()
             except TrendFlowError as exc:  # storage failures outside any component
@@ -169,8 +177,40 @@ class Run:
         step = StepSpec.of_segmenter(self.profile.components["segmenter"])
         self.steps.run(step, self._segment)
 
+    def _run_streaming(self) -> None:
+        """The segmenter in its own thread, the components beside it (docs/orchestrator.md)."""
+        consumers = stream_consumers(self.profile, self.reuse.reusable)
+        late_readers = any(
+            spec.sampling is not None and name not in consumers
+            for name, spec in self.profile.components.items()
+        )
+        keep_file = self.request.policy.keep_frames or late_readers
+        timeout = self.profile.analysis.max_duration_sec * 6 + 600
+        self.streaming = StreamingSegment(self.ctx, self.frames_dir, consumers, keep_file, timeout)
+        errors: list[BaseException] = []
+        thread = threading.Thread(target=self._segmenter_thread, args=(errors,), name="segmenter")
+        thread.start()
+        try:
+            self._run_components()
+        finally:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def _segmenter_thread(self, errors: list[BaseException]) -> None:
+        assert self.streaming is not None
+        ok = False
+        try:
+            self._run_segmenter()
+            record = self.records.get("segmenter")
+            ok = record is not None and record.status == "ok"
+        except BaseException as exc:  # re-raised by the scheduler's thread
+            errors.append(exc)
+        finally:
+            self.streaming.segmenter_finished(ok, self.ctx.metadata if ok else None)
+
     def _segment(self) -> dict[str, Any]:
-        result = segment(self.source, self.identity, self.profile, self.frames_dir)
+        result = segment(self.source, self.identity, self.profile, self.frames_dir, self.streaming)
         metadata: FramesMetadata = getattr(result, "metadata", result)
         warnings = list(getattr(result, "warnings", []))
         fields = store_metadata(self.store, self.layout, metadata, warnings)
@@ -178,43 +218,69 @@ class Run:
         for warning in warnings:  # damaged media: said at run level too (docs/segmenter.md)
             if warning.startswith(RUN_WARNING_PREFIX):
                 self.writer.add_warning(warning)
-        self.ctx.frames = FrameStore(self.frames_dir, metadata)
+        if not isinstance(self.ctx.frames, StreamFrames):
+            self.ctx.frames = FrameStore(self.frames_dir, metadata)
         self.ctx.audio_loader = lambda: load_audio(self.frames_dir, metadata)
         return fields
 
     # -- the components --------------------------------------------------------------------
     def _run_components(self) -> None:
+        """Dependency order. In a streaming run the segmenter's record may still be missing: the
+        stream's readers start when the plan is made, the other components that read no frames
+        when the audio is extracted; the stream's readers run in a pool of their own (all at once:
+        one left waiting would block the decoder on its full queue)."""
         workers = self.profile.analysis.workers
         pending = [n for n in self.profile.order if n != "segmenter"]
         running: dict[Future[ComponentRecord], str] = {}
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="comp") as pool:
+        readers = self.streaming.consumers if self.streaming is not None else []
+        with (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="comp") as pool,
+            ThreadPoolExecutor(max_workers=max(1, len(readers)), thread_name_prefix="stream") as streams,
+        ):
             while pending or running:
                 if self._failure() is not None:
                     for name in pending:
                         self.steps.not_run(self._step(name), {"status": "skipped", "warnings": [_STOPPED]})
                     pending = []
+                busy = sum(1 for n in running.values() if n not in readers)
                 for name in list(pending):
-                    deps = self.profile.components[name].depends_on
-                    if any(d not in self.records for d in deps):
+                    if not self._ready(name):
                         continue
-                    pending.remove(name)
-                    bad = [d for d in deps if self.records[d].status not in ("ok", "empty")]
+                    deps = self.profile.components[name].depends_on
+                    bad = [
+                        d for d in deps if d in self.records and self.records[d].status not in ("ok", "empty")
+                    ]
                     if name in self.reuse.reusable and not bad:
+                        pending.remove(name)
                         self.steps.reuse(name)
                     elif bad:
+                        pending.remove(name)
                         self._dependency_failed(name, bad)
-                    elif len(running) < workers:
+                    elif name in readers:
+                        pending.remove(name)
+                        running[streams.submit(self._run_component, name)] = name
+                    elif busy < workers:
+                        pending.remove(name)
                         running[pool.submit(self._run_component, name)] = name
-                    else:
-                        pending.insert(0, name)
-                        break
-                if running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                        busy += 1
+                segmenter_running = self.streaming is not None and not self.streaming.done.is_set()
+                if running or segmenter_running:
+                    done, _ = wait(running, timeout=0.05 if pending else None, return_when=FIRST_COMPLETED)
                     for future in done:
                         running.pop(future)
                         future.result()  # the step records its own failures
                 elif pending:
                     raise TrendFlowError(ErrorCode.INTERNAL, f"components never became ready: {pending}")
+
+    def _ready(self, name: str) -> bool:
+        spec = self.profile.components[name]
+        for dep in spec.depends_on:
+            if dep in self.records:
+                continue
+            early = dep == "segmenter" and self.streaming is not None
+            if not (early and self.streaming.may_start(name, spec.sampling is not None)):  # type: ignore[union-attr]
+                return False
+        return True
 
     def _step(self, name: str) -> StepSpec:
         return StepSpec.of_component(self.profile.components[name], component_class(name))
@@ -225,8 +291,20 @@ class Run:
 
         def work() -> dict[str, Any]:
             component = component_class(name)
-            output = run_halving(spec, lambda s: component(s).run(self.ctx), self._halved(name))
-            return store_output(self.store, self.identity, self.request.policy, step, component, output)
+            early = self.streaming is not None and not self.streaming.done.is_set()
+            for _ in range(_MAX_ATTEMPTS):
+                try:
+                    output = run_halving(spec, lambda s: component(s).run(self.ctx), self._halved(name))
+                    if early and self.streaming is not None:
+                        self.streaming.wait_segmenter(name)
+                except StreamRestarted:
+                    continue  # a replay pass: read the stream again from its start
+                except BaseException:
+                    if self.streaming is not None:
+                        self.streaming.drain(name)  # never stall the decoder
+                    raise
+                return store_output(self.store, self.identity, self.request.policy, step, component, output)
+            raise TrendFlowError(ErrorCode.INTERNAL, f"{name}: the frame stream restarted too often")
 
         return self.steps.run(step, work)
 
@@ -256,12 +334,18 @@ class Run:
         frames = self.ctx.frames
         if frames is None:
             return
-        if self.request.policy.keep_frames and self.ctx.metadata is not None:
+        segmented = self.records.get("segmenter")
+        if self.request.policy.keep_frames and self.ctx.metadata is not None and segmented is not None:
             frames_file = self.frames_dir / self.ctx.metadata.frames_file
-            self.store.put_file(
-                str(frames_file), self.layout.path("frames_dir", self.ctx.metadata.frames_file)
-            )
-        frames.delete()
+            if segmented.status == "ok" and frames_file.exists():
+                self.store.put_file(
+                    str(frames_file), self.layout.path("frames_dir", self.ctx.metadata.frames_file)
+                )
+        if isinstance(frames, StreamFrames):
+            frames.delete(self.ctx.metadata)
+        else:
+            frames.delete()
 
 
-_STOPPED = "run stopped after an earlier failure"
+_STOPPED = STOPPED
+_MAX_ATTEMPTS = 4  # a streaming component runs again after a replay pass, at most this often

@@ -7,7 +7,6 @@ raises becomes an `error` record with a SPEC error code, never an exception out 
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import signal
 import subprocess
@@ -21,6 +20,11 @@ from trendflow.contracts.identity import RunIdentity, utc_now
 from trendflow.contracts.manifest import ComponentRecord
 from trendflow.contracts.npz_meta import Producer
 from trendflow.contracts.versions import dataprocessor_version
+from trendflow.dataprocessor.frame_stream import (
+    StreamStopped,
+    reset_current_component,
+    set_current_component,
+)
 from trendflow.dataprocessor.graph import ResolvedComponent
 from trendflow.dataprocessor.manifest_writer import ManifestWriter
 from trendflow.dataprocessor.resources import Measurement, RssSampler, measure
@@ -31,12 +35,6 @@ from trendflow.events import log_event
 logger = logging.getLogger(__name__)
 PRODUCER = "trendflow.dataprocessor"
 StepWork = Callable[[], dict[str, Any]]
-# The step whose thread is running: its dependency reads go through its own Level 3 state.
-_CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("component", default=None)
-
-
-def current_component() -> str | None:
-    return _CURRENT.get()
 
 
 @dataclass(frozen=True)
@@ -65,6 +63,8 @@ class StepSpec:
 
 def error_fields(exc: BaseException, sampler: RssSampler, name: str) -> tuple[dict[str, Any], float | None]:
     """An exception -> the record fields of its error and, for an out-of-memory, the RSS seen."""
+    if isinstance(exc, StreamStopped):  # the segmenter failed under a streaming component: not run
+        return {"status": "skipped", "warnings": [str(exc)]}, None
     if isinstance(exc, TrendFlowError):
         return {"status": "error", "error_code": exc.code, "error": exc.message}, None
     if isinstance(exc, MemoryError):
@@ -117,7 +117,7 @@ class StepRunner:
         """Measure `work`, turn what it raises into an error record, record the outcome."""
         started = utc_now()
         self.progress(step.name, "running")
-        token = _CURRENT.set(step.name)
+        token = set_current_component(step.name)
         try:
             self.recorder.started(step.name)
             faults.crash_point("before_component", step.name)
@@ -128,7 +128,7 @@ class StepRunner:
                 except Exception as exc:  # every failure becomes a record (SPEC error codes)
                     fields, oom_rss = error_fields(exc, self.sampler, step.name)
         finally:
-            _CURRENT.reset(token)
+            reset_current_component(token)
         if fields["status"] == "error" and not step.spec.required:
             self.writer.add_warning(f"optional component {step.name} failed: {fields['error']}")
         return self.record(step, fields, started, m, oom_rss)

@@ -91,16 +91,19 @@ class Motion(Component):
         if not flat:
             return self.empty_output("no_frames")
         params = self.params
-        times = ctx.timestamps(flat)
         values = np.full((len(flat) // 2, len(SERIES)), np.nan, dtype=np.float32)
         batch_sizes: list[int] = []
-        # Batches hold whole pairs: an even number of indices.
+        # Batches hold whole pairs: an even number of indices. Times are read per batch, after
+        # its frames: in a streaming run a frame's time is known once it is decoded.
         batch = 2 * max(1, int(self.spec.batching.get("batch_size", 32)))
         offset = 0
+        chunk_times: list[np.ndarray] = []
         for chunk, frames in frame_batches(ctx, flat, batch):
+            times = ctx.timestamps(list(chunk))
+            chunk_times.append(times)
             for j in range(0, len(chunk), 2):
                 pair = (offset + j) // 2
-                dt = times[offset + j + 1] - times[offset + j]
+                dt = times[j + 1] - times[j]
                 if dt > 0:  # a degenerate pair (same instant) has no speed: left NaN, masked out
                     values[pair] = pair_motion(
                         frames[j],
@@ -112,6 +115,7 @@ class Motion(Component):
                     )
             offset += len(chunk)
             batch_sizes.append(len(chunk) // 2)
+        times = np.concatenate(chunk_times)
         arrays = masked("timestamps_sec", times[0::2], dtype=np.float64)
         for column, name in enumerate(SERIES):
             arrays.update(masked(name, values[:, column]))
