@@ -42,7 +42,9 @@ def test_killed_run_leaves_frames_that_the_resume_removes(tmp_path: Path) -> Non
     )
     assert killed.returncode == -9, killed.stderr
     (left,) = [p for p in scratch.iterdir() if p.name.startswith("run-")]
-    assert any(p.suffix in (".npy", ".jpg", ".png", ".npz", ".raw") for p in _files(left)), _files(left)
+    # A streaming run writes no frames file (the policy keeps none): the segmenter's output that a
+    # killed run leaves is frames_dir (metadata.json, audio.npy when the video has audio).
+    assert any(p.parent.name == "frames_dir" for p in _files(left)), _files(left)
     assert [leftover.reason for leftover in find_leftovers(scratch)] == ["owner_gone"]
 
     (run_dir,) = [p for p in (tmp_path / "st").glob("*/*/*") if (p / "manifest.json").is_file()]
