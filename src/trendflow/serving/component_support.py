@@ -9,8 +9,11 @@ preferred for the weights digest; without it the repository's build manifests ar
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -22,6 +25,29 @@ from trendflow.serving.model_resolution import ModelCatalog, model_used
 if TYPE_CHECKING:
     from trendflow.dataprocessor.component import RunContext
     from trendflow.dataprocessor.graph import ResolvedComponent
+
+T = TypeVar("T")
+R = TypeVar("R")
+IN_FLIGHT = 2  # requests one component keeps in flight while it reads its next frames
+
+
+def pipelined(
+    items: Iterable[T], call: Callable[[T], R], in_flight: int = IN_FLIGHT
+) -> Iterator[tuple[T, R]]:
+    """`(item, call(item))` in input order, with up to `in_flight` calls running at once (a small
+    thread pool) while the next items are produced: a neural component sends batch k to Triton
+    and reads batch k + 1 from the frame stream meanwhile. The batches are those of a plain loop,
+    so the results are too. The first error propagates once the calls in flight have ended."""
+    pending: deque[tuple[T, Future[R]]] = deque()
+    with ThreadPoolExecutor(max_workers=max(1, in_flight), thread_name_prefix="infer") as pool:
+        for item in items:
+            pending.append((item, pool.submit(call, item)))
+            if len(pending) >= in_flight:
+                first, future = pending.popleft()
+                yield first, future.result()
+        while pending:
+            first, future = pending.popleft()
+            yield first, future.result()
 
 
 @dataclass

@@ -22,7 +22,7 @@ from trendflow.dataprocessor.component import (
 )
 from trendflow.dataprocessor.outputs import TIMESTAMPS, scalar, series, vector
 from trendflow.dataprocessor.processors.visual._frames import frame_batches
-from trendflow.serving.component_support import served_model
+from trendflow.serving.component_support import pipelined, served_model
 
 
 def capped(frames: np.ndarray, max_side: int) -> np.ndarray:
@@ -83,9 +83,11 @@ class Faces(Component):
         max_side = self.params.max_side
         parts: list[dict[str, np.ndarray]] = []
         batch_sizes: list[int] = []
-        for chunk, frames in frame_batches(ctx, indices, int(self.spec.batching.get("batch_size", 8))):
-            small = capped(frames, max_side)
-            out = model.infer_batched({"image": small})
+        batch_size = int(self.spec.batching.get("batch_size", 8))
+        batches = (
+            (chunk, capped(frames, max_side)) for chunk, frames in frame_batches(ctx, indices, batch_size)
+        )
+        for (chunk, small), out in pipelined(batches, lambda b: model.infer_batched({"image": b[1]})):
             parts.append(face_features(out["boxes"], out["face_count"], *small.shape[1:3]))
             batch_sizes.append(len(chunk))
         features = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

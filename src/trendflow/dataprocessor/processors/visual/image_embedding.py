@@ -17,7 +17,7 @@ from trendflow.dataprocessor.component import (
 )
 from trendflow.dataprocessor.outputs import TIMESTAMPS, vector
 from trendflow.dataprocessor.processors.visual._frames import frame_batches
-from trendflow.serving.component_support import served_model
+from trendflow.serving.component_support import pipelined, served_model
 from trendflow.serving.preprocess import square_frames
 
 EMBEDDING_DIM = 1280
@@ -46,8 +46,10 @@ class ImageEmbedding(Component):
         batch_size = int(self.spec.batching.get("batch_size", 32))
         parts: dict[str, list[np.ndarray]] = {"embedding": [], "top_class_ids": [], "top_class_probs": []}
         batch_sizes: list[int] = []
-        for chunk, frames in frame_batches(ctx, indices, batch_size):
-            outputs = model.infer_batched({"image": square_frames(frames)})
+        batches = (
+            (chunk, square_frames(frames)) for chunk, frames in frame_batches(ctx, indices, batch_size)
+        )
+        for (chunk, _), outputs in pipelined(batches, lambda b: model.infer_batched({"image": b[1]})):
             for key, values in parts.items():
                 values.append(outputs[key])
             batch_sizes.append(len(chunk))

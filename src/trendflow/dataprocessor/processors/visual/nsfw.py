@@ -13,7 +13,7 @@ from trendflow.dataprocessor.component import (
 )
 from trendflow.dataprocessor.outputs import TIMESTAMPS, scalars, series
 from trendflow.dataprocessor.processors.visual._frames import frame_batches
-from trendflow.serving.component_support import served_model
+from trendflow.serving.component_support import pipelined, served_model
 from trendflow.serving.preprocess import square_frames
 
 # The model's reference geometry: 256x256, centre 224 crop (done by the served model).
@@ -35,10 +35,13 @@ class Nsfw(Component):
             return self.empty_output("no_frames")
         scores: list[np.ndarray] = []
         batch_sizes: list[int] = []
-        for chunk, frames in frame_batches(ctx, indices, int(self.spec.batching.get("batch_size", 32))):
-            scores.append(
-                model.infer_batched({"image": square_frames(frames, INPUT_SIZE)})["nsfw_score"][:, 0]
-            )
+        batch_size = int(self.spec.batching.get("batch_size", 32))
+        batches = (
+            (chunk, square_frames(frames, INPUT_SIZE))
+            for chunk, frames in frame_batches(ctx, indices, batch_size)
+        )
+        for (chunk, _), out in pipelined(batches, lambda b: model.infer_batched({"image": b[1]})):
+            scores.append(out["nsfw_score"][:, 0])
             batch_sizes.append(len(chunk))
         score = np.concatenate(scores).astype(np.float32)
         arrays = masked("timestamps_sec", ctx.timestamps(indices), dtype=np.float64)

@@ -19,7 +19,7 @@ from trendflow.dataprocessor.component import (
 )
 from trendflow.dataprocessor.outputs import TIMESTAMPS, raw_text, scalar, series
 from trendflow.dataprocessor.processors.visual._frames import frame_batches
-from trendflow.serving.component_support import ServedModel, served_model
+from trendflow.serving.component_support import ServedModel, pipelined, served_model
 
 PER_FRAME = (
     "text_area_ratio",
@@ -72,11 +72,13 @@ class Ocr(Component):
             return self.empty_output("no_frames")
         rows: list[dict[str, float]] = []
         lines: list[str] = []
-        for _, frames in frame_batches(ctx, indices, int(self.spec.batching.get("batch_size", 4))):
-            for frame in frames:
-                boxes, texts = read_frame(model, frame)
-                rows.append(frame_text_features(boxes, texts, *frame.shape[:2]))
-                lines.append(" | ".join(texts))
+        batch_size = int(self.spec.batching.get("batch_size", 4))
+        frames_in = (frame for _, frames in frame_batches(ctx, indices, batch_size) for frame in frames)
+        # One request per frame (the OCR model takes one image); the next frames are read while
+        # the server works. RapidOCR recognises only the boxes its detector found.
+        for frame, (boxes, texts) in pipelined(frames_in, lambda f: read_frame(model, f)):
+            rows.append(frame_text_features(boxes, texts, *frame.shape[:2]))
+            lines.append(" | ".join(texts))
         arrays = masked("timestamps_sec", ctx.timestamps(indices), dtype=np.float64)
         for key in PER_FRAME:
             arrays.update(masked(key, [r[key] for r in rows]))
