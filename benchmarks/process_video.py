@@ -96,6 +96,15 @@ def triton_for(profile: str) -> Iterator[str | None]:
             os.environ.pop("TRENDFLOW_TRITON_URL", None)
 
 
+WARMUP_VIDEO = Path(__file__).resolve().parents[1] / "tests" / "data" / "videos" / "bikes.mp4"
+
+
+def warm_up(profile: str) -> None:
+    """One untimed run on a short clip, as a worker process has done before its next job: the
+    imports (librosa, OpenCV) and numba's first compilation are not part of a video's cost."""
+    run_once(WARMUP_VIDEO, profile)
+
+
 def run_once(video: Path, profile: str) -> dict:
     store_dir = Path(tempfile.mkdtemp(prefix="tf_bench_store_"))
     scratch = Path(tempfile.mkdtemp(prefix="tf_bench_scratch_"))
@@ -152,7 +161,7 @@ def child_run(video: Path, profile: str) -> dict:
 
 def pair_mode(videos: list[Path], profile: str) -> dict:
     """Two videos as two worker processes on one host sharing one Triton server: one after the
-    other, then at once."""
+    other, then at once. Each process is cold (imports and JIT count, alike in both modes)."""
     load_before = load_avg()
     started = time.perf_counter()
     sequential = [child_run(v, profile) for v in videos]
@@ -193,6 +202,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-scenedetect", action="store_true")
     parser.add_argument("--pair", nargs="?", const="", default=None, metavar="FILE2")
+    parser.add_argument("--no-warmup", action="store_true", help="time a cold process (imports, JIT)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -204,6 +214,8 @@ def main() -> None:
             second = Path(args.pair) if args.pair else args.video
             print(json.dumps(pair_mode([args.video, second], args.profile), indent=2))
             return
+        if not args.no_warmup:
+            warm_up(args.profile)
         load_before = load_avg()
         runs, references = [], []
         for _ in range(args.repeats):

@@ -186,9 +186,14 @@ class FrameBus:
                 ErrorCode.INTERNAL,
                 f"{sub.name} read frames {list(indices)[:4]} out of stream order (next: {expected[:4]})",
             )
-        frames = [self._next(sub) for _ in indices]
+        out: np.ndarray | None = None
+        for k in range(len(indices)):  # filled frame by frame: the batch is the only copy held
+            rgb = self._next(sub)
+            if out is None:
+                out = np.empty((len(indices), *rgb.shape), dtype=rgb.dtype)
+            out[k] = rgb
         sub.position += len(indices)
-        return np.stack(frames) if frames else np.empty((0, 0, 0, 3), dtype=np.uint8)
+        return out if out is not None else np.empty((0, 0, 0, 3), dtype=np.uint8)
 
     def _next(self, sub: _Subscription) -> np.ndarray:
         while True:

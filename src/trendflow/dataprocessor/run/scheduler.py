@@ -81,6 +81,7 @@ class Run:
             identity, recorder, self.writer, self.sampler, progress or (lambda component, status: None)
         )
         self.streaming: StreamingSegment | None = None
+        self._waiting: set[str] = set()  # early components done computing, waiting for the segmenter
         self.ctx = RunContext(
             identity=identity,
             store=self.store,
@@ -234,7 +235,8 @@ class Run:
         running: dict[Future[ComponentRecord], str] = {}
         readers = self.streaming.consumers if self.streaming is not None else []
         with (
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="comp") as pool,
+            # Threads beyond `workers` only ever wait (for the segmenter's record), never compute.
+            ThreadPoolExecutor(max_workers=max(workers, len(pending)), thread_name_prefix="comp") as pool,
             ThreadPoolExecutor(max_workers=max(1, len(readers)), thread_name_prefix="stream") as streams,
         ):
             while pending or running:
@@ -242,7 +244,7 @@ class Run:
                     for name in pending:
                         self.steps.not_run(self._step(name), {"status": "skipped", "warnings": [_STOPPED]})
                     pending = []
-                busy = sum(1 for n in running.values() if n not in readers)
+                busy = sum(1 for n in running.values() if n not in readers and n not in self._waiting)
                 for name in list(pending):
                     if not self._ready(name):
                         continue
@@ -296,7 +298,11 @@ class Run:
                 try:
                     output = run_halving(spec, lambda s: component(s).run(self.ctx), self._halved(name))
                     if early and self.streaming is not None:
-                        self.streaming.wait_segmenter(name)
+                        self._waiting.add(name)  # frees its worker slot while it waits
+                        try:
+                            self.streaming.wait_segmenter(name)
+                        finally:
+                            self._waiting.discard(name)
                 except StreamRestarted:
                     continue  # a replay pass: read the stream again from its start
                 except BaseException:
