@@ -6,6 +6,8 @@ a segmenter failure stops every streaming component cleanly; kept frames are the
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,10 @@ from trendflow.contracts.errors import ErrorCode
 from trendflow.contracts.metadata import FramesMetadata
 from trendflow.dataprocessor.component import PrivacyPolicy, RunContext, component_class
 from trendflow.dataprocessor.frame_store import FrameStore
+from trendflow.dataprocessor.frame_stream import FrameBus, set_current_component
 from trendflow.dataprocessor.graph import ComponentGraph, Profile
 from trendflow.dataprocessor.run import ProcessRequest, RunOutcome, process_video
+from trendflow.dataprocessor.run.streaming import stream_consumers
 from trendflow.dataprocessor.segmenter import segment
 from trendflow.dataprocessor.sources import resolve_source
 from trendflow.storage.layout import RunLayout
@@ -137,6 +141,45 @@ def test_kept_frames_are_the_stored_union(sample_video, signals_profile, tmp_pat
 @pytest.mark.parametrize("name", VISUAL)
 def test_visual_components_stream(name: str, signals_profile) -> None:
     """Every frame component of the default profiles depends on the segmenter alone: it streams."""
-    from trendflow.dataprocessor.run.streaming import stream_consumers
-
     assert name in stream_consumers(signals_profile, set())
+
+
+class _Hooks:
+    """A streaming run's hooks, minimal: one reader that reads only after the audio is announced."""
+
+    keep_frames_file = False
+
+    def __init__(self) -> None:
+        self.bus = FrameBus(time.monotonic() + 120, queue_frames=1)
+        self.audio = threading.Event()
+        self.read: list[int] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+
+    def on_plan(self, provisional: FramesMetadata) -> FrameBus:
+        targets = provisional.components["frame_stats"].frame_indices
+        self.bus.subscribe("frame_stats", targets)
+        self.thread.start()
+        return self.bus
+
+    def on_audio(self, provisional: FramesMetadata) -> None:
+        assert provisional.audio is not None
+        self.audio.set()
+
+    def _read(self) -> None:
+        set_current_component("frame_stats")
+        targets = self.bus.begin("frame_stats")
+        assert self.audio.wait(120)
+        for j in targets:
+            self.bus.take("frame_stats", [j])
+            self.read.append(j)
+
+
+def test_audio_is_announced_while_the_video_decodes(sample_video, signals_profile, tmp_path) -> None:
+    """The reader takes no frame before the audio is ready and its queue holds one frame, so the
+    decoder is blocked until `on_audio`: the segment completes only if the audio comes first."""
+    hooks = _Hooks()
+    source = resolve_source(str(sample_video("bigbuckbunny.mp4")), tmp_path / "scratch")
+    metadata = segment(source, make_identity(signals_profile), signals_profile, tmp_path / "fd", hooks)
+    hooks.thread.join(30)
+    assert metadata.audio is not None and hooks.read == metadata.components["frame_stats"].frame_indices
+    assert not (tmp_path / "fd" / "frames.npy").exists()  # the policy keeps no frames

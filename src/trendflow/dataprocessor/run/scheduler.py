@@ -255,6 +255,9 @@ class Run:
                     if name in self.reuse.reusable and not bad:
                         pending.remove(name)
                         self.steps.reuse(name)
+                    elif "segmenter" in bad:  # it failed between this loop's checks: stopped, as above
+                        pending.remove(name)
+                        self.steps.not_run(self._step(name), {"status": "skipped", "warnings": [_STOPPED]})
                     elif bad:
                         pending.remove(name)
                         self._dependency_failed(name, bad)
