@@ -1,16 +1,21 @@
-"""Benchmark: dataset build time and peak memory for 1k and 10k runs (SYNTHETIC artifacts).
+"""Benchmark: dataset build time and peak memory for 1k to 100k runs (SYNTHETIC artifacts).
 
     python benchmarks/dataset_build.py                    # 1k and 10k runs, 100 snapshots/video
+    python benchmarks/dataset_build.py --sizes 1000 10000 100000 --snapshots-per-video 25 \
+        --workdir /tmp/tf-dataset-bench --keep            # the 100k-run target (about 9 GB of runs)
     python benchmarks/dataset_build.py --sizes 200 --snapshots-per-video 20   # a quick check
 
 For each size it generates (untimed) a SYNTHETIC corpus: N videos with one run each (8 component
 NPZs + manifest + frames metadata) and `snapshots-per-video` snapshot rows per video (10k videos x
 100 = 1M snapshot rows), then times `build_training_table` (the code of the Kedro nodes) in a
 child process pinned to `--cores` CPUs with `--n-jobs` workers. It samples the summed PSS (RSS
-with shared pages split between processes) of that process and its workers every 50 ms, and
-reports its CPU time (user + system, workers included), which a busy machine disturbs less than
-wall time. Target: 10k runs in <= 60 s and <= 4 GB on 2 cores, cost linear in the number of
-runs (the 1k -> 10k time ratio is reported; 10 is linear).
+with shared pages split between processes, /proc/<pid>/smaps_rollup; RSS where that is missing)
+of that process and its workers every 50 ms, and reports its CPU time (user + system, workers
+included), which a busy machine disturbs less than wall time, with the load average before and
+after each size. Targets: 10k runs in <= 60 s, 100k runs in <= 360 s, both <= 4 GB on 2 cores,
+cost linear in the number of runs: `scaling` gives, for each size step, the size ratio and the
+wall, CPU and memory ratios (linear = the size ratio; per-run cost ratios near 1); `scaling`
+is the same from the smallest to the largest size.
 Results: benchmarks/results/dataset_build.json.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -97,22 +103,37 @@ def _build(root: str, n_jobs: int, cores: int, queue: mp.Queue) -> None:
     )
 
 
-def _peak_rss(pid: int, stop: threading.Event, out: dict) -> None:
+def _pss(proc) -> tuple[int, str]:
+    """Proportional set size of one process in bytes (RSS where smaps_rollup is missing)."""
+    try:
+        with open(f"/proc/{proc.pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024, "pss"
+    except OSError:
+        pass
+    return proc.memory_info().rss, "rss"
+
+
+def _peak_memory(pid: int, stop: threading.Event, out: dict) -> None:
     import psutil
 
-    peak = 0
+    peak, kinds = 0, set()
     try:
         proc = psutil.Process(pid)
         while not stop.is_set():
             total = 0
             for p in [proc, *proc.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
+                with contextlib.suppress(psutil.Error, ValueError):
+                    value, kind = _pss(p)
+                    total += value
+                    kinds.add(kind)
             peak = max(peak, total)
-            time.sleep(0.02)
+            time.sleep(0.05)
     except psutil.Error:
         pass
     out["peak_memory_mb"] = round(peak / 2**20, 1)
+    out["memory_measure"] = "+".join(sorted(kinds))  # "pss" unless a process had no smaps_rollup
 
 
 def measure(root: Path, n_jobs: int, cores: int) -> dict:
@@ -121,7 +142,7 @@ def measure(root: Path, n_jobs: int, cores: int) -> dict:
     proc = ctx.Process(target=_build, args=(str(root), n_jobs, cores, queue))
     proc.start()
     stop, mem = threading.Event(), {}
-    watcher = threading.Thread(target=_peak_rss, args=(proc.pid, stop, mem))
+    watcher = threading.Thread(target=_peak_memory, args=(proc.pid, stop, mem))
     watcher.start()
     result = None
     while result is None:
@@ -136,6 +157,35 @@ def measure(root: Path, n_jobs: int, cores: int) -> dict:
     if proc.exitcode != 0 or result is None:
         raise RuntimeError(f"build process failed with exit code {proc.exitcode}")
     return {**result, **mem}
+
+
+def _load() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def scaling(sizes: dict[str, dict]) -> list[dict]:
+    """Each step between consecutive sizes: how wall time, CPU time and memory grew against the
+    number of runs (linear cost: time ratios equal the size ratio, per-run ratios near 1)."""
+    steps = []
+    ordered = sorted(sizes, key=int)
+    for lo_key, hi_key in itertools.pairwise(ordered):
+        lo, hi = sizes[lo_key], sizes[hi_key]
+        size_ratio = int(hi_key) / int(lo_key)
+        wall = hi["total_sec"] / max(lo["total_sec"], 1e-9)
+        cpu = hi["cpu_sec"] / max(lo["cpu_sec"], 1e-9)
+        steps.append(
+            {
+                "from": int(lo_key),
+                "to": int(hi_key),
+                "size_ratio": size_ratio,
+                "time_ratio": round(wall, 2),
+                "cpu_ratio": round(cpu, 2),
+                "per_run_time_ratio": round(wall / size_ratio, 2),
+                "per_run_cpu_ratio": round(cpu / size_ratio, 2),
+                "memory_ratio": round(hi["peak_memory_mb"] / max(lo["peak_memory_mb"], 1e-9), 2),
+            }
+        )
+    return steps
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -175,12 +225,15 @@ def main(argv: list[str] | None = None) -> dict:
                 file=sys.stderr,
                 flush=True,
             )
+            load_before = _load()
             res = {**gen, **measure(root, args.n_jobs, args.cores)}
+            res["load_avg_before"], res["load_avg_after"] = load_before, _load()
             res["ms_per_run"] = round(1000 * res["build_sec"] / max(n, 1), 2)
+            res["cpu_ms_per_run"] = round(1000 * res["cpu_sec"] / max(n, 1), 2)
             results["sizes"][str(n)] = res
             print(
                 f"[{n} runs] build {res['build_sec']} s (+{res['load_normalize_sec']} s load), "
-                f"peak {res['peak_memory_mb']} MB",
+                f"CPU {res['cpu_sec']} s, peak {res['peak_memory_mb']} MB, load {res['load_avg_after']}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -189,27 +242,23 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         if not (args.keep or args.reuse) and args.workdir is None:
             shutil.rmtree(base, ignore_errors=True)
-    sizes = sorted(results["sizes"], key=int)
-    if len(sizes) >= 2:
-        lo, hi = results["sizes"][sizes[0]], results["sizes"][sizes[-1]]
-        results["scaling"] = {
-            "from": int(sizes[0]),
-            "to": int(sizes[-1]),
-            "size_ratio": int(sizes[-1]) / int(sizes[0]),
-            "time_ratio": round(hi["total_sec"] / max(lo["total_sec"], 1e-9), 2),
-            "memory_ratio": round(hi["peak_memory_mb"] / max(lo["peak_memory_mb"], 1e-9), 2),
-        }
-    big = results["sizes"].get("10000")
-    if big:
-        results["targets"] = {
-            "10k_total_sec<=60": big["total_sec"] <= 60,
-            "10k_peak_memory_mb<=4096": big["peak_memory_mb"] <= 4096,
-        }
+    steps = scaling(results["sizes"])
+    if steps:  # smallest -> largest size, then each step
+        ordered = sorted(results["sizes"], key=int)
+        results["scaling"] = scaling({k: results["sizes"][k] for k in (ordered[0], ordered[-1])})[0]
+        results["scaling_steps"] = steps
+    results["targets"] = {}
+    for size, limit in (("10000", 60), ("100000", 360)):
+        res = results["sizes"].get(size)
+        if res:
+            results["targets"][f"{int(size) // 1000}k_total_sec<={limit}"] = res["total_sec"] <= limit
+            results["targets"][f"{int(size) // 1000}k_peak_memory_mb<=4096"] = res["peak_memory_mb"] <= 4096
     results["machine"] = {
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "platform": sys.platform,
         "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "load_avg_1_5_15m": _load(),
     }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from trendflow.contracts.npz_meta import MASK_SUFFIX
 from trendflow.dataset.components import ArraySpec, known_components
 from trendflow.dataset.npz_fast import fast_decode_npz
 from trendflow.dataset.pca import apply_pca
+from trendflow.dataset.run_chunks import ABSENT, RunChunk, fill, merge_specs
 from trendflow.dataset.runs import (
     RunRecord,
     _chunks,
@@ -199,10 +201,17 @@ def aggregate_run(
     return row, vectors, specs
 
 
-def _worker_aggregate(args: tuple[str | ResultStore, dict | None, list[RunRecord], int]) -> list[tuple]:
+def _worker_aggregate(args: tuple[str | ResultStore, dict | None, list[RunRecord], int]) -> RunChunk:
+    """One bounded batch of runs -> one columnar chunk (the per-run dicts die here)."""
     root, options, records, max_dims = args
     store = _store(root, options)
-    return [aggregate_run(store, rec, max_dims) for rec in records]
+    rows, vectors, specs = [], [], []
+    for rec in records:
+        row, vec, found = aggregate_run(store, rec, max_dims)
+        rows.append(row)
+        vectors.append(vec)
+        specs.append(found)
+    return RunChunk.from_rows(rows, vectors, specs)
 
 
 # -- all runs -> frame -------------------------------------------------------------------------
@@ -233,28 +242,21 @@ def build_run_features(
     chosen = [sel.selected[k] for k in sorted(sel.selected)]
     jobs = _resolve_jobs(n_jobs, len(chosen))
     root, options = _worker_store_args(store, storage_options, jobs)
-    chunks = [(root, options, c, max_pooled_dims) for c in _chunks(chosen, jobs)]
-    results = [r for part in _parallel_map(_worker_aggregate, chunks, jobs) for r in part]
+    batches = _chunks(chosen, jobs)
+    chunks: list[RunChunk] = _parallel_map(
+        _worker_aggregate, [(root, options, b, max_pooled_dims) for b in batches], jobs
+    )
 
     specs: dict[tuple[str, str], ArraySpec] = {}
     for comp, (_proc, arrays) in known_components().items():
         for array, spec in arrays.items():
             specs[(comp, array)] = spec
     components = set(known_components())
-    rows_by_key: dict[tuple[str, str], dict[str, Any]] = {}
-    vec_by_key: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-    for rec, (row, vectors, found) in zip(chosen, results, strict=True):
-        for (comp, array), spec in found.items():
-            components.add(comp)
-            old = specs.get((comp, array))
-            if old is None or (
-                spec.kind == "vector" and old.kind == "vector" and (spec.dim or 0) > (old.dim or 0)
-            ):
-                specs[(comp, array)] = spec
-        rows_by_key[(rec.platform_id, rec.video_id)] = row
-        vec_by_key[(rec.platform_id, rec.video_id)] = vectors
-        for comp_name, *_ in rec.components:
-            components.add(comp_name)
+    for batch, chunk in zip(batches, chunks, strict=True):
+        components.update(comp for comp, _array in chunk.specs)
+        merge_specs(specs, chunk.specs)
+        for rec in batch:
+            components.update(comp_name for comp_name, *_ in rec.components)
 
     columns: list[str] = []
     categorical: list[str] = []
@@ -272,7 +274,6 @@ def build_run_features(
 
     n = len(video_keys)
     data: dict[str, Any] = {}
-    present = np.array([k in rows_by_key for k in video_keys])
     for col in columns:
         if col.endswith("__present"):
             data[col] = np.zeros(n, dtype=bool)
@@ -282,30 +283,42 @@ def build_run_features(
             continue
         else:
             data[col] = np.full(n, np.nan)
-    extra = {"_analysis_fps": np.full(n, np.nan), "_source_duration_sec": np.full(n, np.nan)}
+    data["_analysis_fps"] = np.full(n, np.nan)
+    data["_source_duration_sec"] = np.full(n, np.nan)
+    vectors = {base: np.full((n, dim), np.nan) for base, dim in vector_bases}
+
+    # rows of the table of each selected run (a key listed twice fills both rows)
+    positions: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, key in enumerate(video_keys):
-        row = rows_by_key.get(key)
-        if row is None:
+        positions[key].append(i)
+    present = np.zeros(n, dtype=bool)
+    reasons = data  # <component>__empty_reason columns
+    for batch, chunk in zip(batches, chunks, strict=True):
+        pairs = [(p, j) for j, rec in enumerate(batch) for p in positions[(rec.platform_id, rec.video_id)]]
+        rows = np.asarray([p for p, _ in pairs], dtype=np.int64)
+        src = np.asarray([j for _, j in pairs], dtype=np.int64)
+        present[rows] = True
+        for col, values in chunk.columns.items():
+            if col in data:
+                fill(data[col], rows, values, src)
+        for comp in components:
+            flags = chunk.columns.get(f"{comp}__present")
+            absent = rows if flags is None else rows[flags[src] == ABSENT]
+            reasons[f"{comp}__empty_reason"][absent] = "component_not_in_run"
+        for base, (where, vecs) in chunk.vectors.items():
+            if base not in vectors:
+                continue
+            src_pos = {j: k for k, j in enumerate(where.tolist())}
+            for p, j in pairs:
+                k = src_pos.get(j)
+                if k is not None:
+                    vectors[base][p, : len(vecs[k])] = vecs[k]
+    for i, key in enumerate(video_keys):
+        if not present[i]:
             reason = sel.missing_reason.get(key, "no_run")
             for comp in components:
                 data[f"{comp}__empty_reason"][i] = reason
-            continue
-        for col, value in row.items():
-            if col in data:
-                data[col][i] = value
-            elif col in extra:
-                extra[col][i] = value
-        for comp in components:
-            if f"{comp}__present" not in row:
-                data[f"{comp}__empty_reason"][i] = "component_not_in_run"
-    vectors: dict[str, np.ndarray] = {}
-    for base, dim in vector_bases:
-        mat = np.full((n, dim), np.nan)
-        for i, key in enumerate(video_keys):
-            vec = vec_by_key.get(key, {}).get(base)
-            if vec is not None:
-                mat[i, : len(vec)] = vec
-        vectors[base] = mat
+    extra = {name: data.pop(name) for name in ("_analysis_fps", "_source_duration_sec")}
 
     frame = pd.DataFrame(data, index=keys.index)
     for col in categorical:

@@ -151,57 +151,77 @@ def make_videos(cfg: SyntheticConfig) -> pd.DataFrame:
     return v
 
 
-def _title(row: pd.Series) -> str:
-    rng = np.random.default_rng(int(row["unit_seed"]) + 1)
-    words = " ".join(rng.choice(_WORDS, int(row["n_words"])))
-    return f"[synthetic] {words.capitalize()}" + "!" * int(row["exclamations"])
+def _title_text(unit_seed: int, n_words: int, exclamations: int) -> str:
+    rng = np.random.default_rng(unit_seed + 1)
+    words = " ".join(rng.choice(_WORDS, n_words))
+    return f"[synthetic] {words.capitalize()}" + "!" * exclamations
 
 
-def _tags(row: pd.Series) -> str:
-    rng = np.random.default_rng(int(row["unit_seed"]) + 2)
-    return "|".join(rng.choice(_WORDS, int(row["tags_count"])))
+def _tags_text(unit_seed: int, tags_count: int) -> str:
+    rng = np.random.default_rng(unit_seed + 2)
+    return "|".join(rng.choice(_WORDS, tags_count))
 
 
 def make_snapshots(cfg: SyntheticConfig, videos: pd.DataFrame) -> pd.DataFrame:
     """Snapshot rows for every video: snapshot1 at age a, then every `snapshot_every_hours`."""
     rng = np.random.default_rng(cfg.seed + 1)
     every = cfg.snapshot_every_hours
-    parts = []
     max_k = math.ceil(cfg.history_days * 24 / every)
     k = np.arange(max_k + 1)
-    for row in videos.itertuples(index=False):
-        n_k = int(row.history_days * 24 // every) + 1
+    # Columns are filled video by video with plain numpy (the random draws in the same order as
+    # ever, so the corpus is unchanged), then one frame is made: a frame per video was most of the
+    # time of a 100k-video corpus.
+    index_parts, ages_parts, views_parts, likes_parts, comments_parts = [], [], [], [], []
+    for vi, hist, age1, reach, tau, like_rate, comment_rate in zip(
+        videos["video_index"].to_numpy(),
+        videos["history_days"].to_numpy(dtype=np.float64),
+        videos["age_at_s1_h"].to_numpy(dtype=np.float64),
+        videos["reach"].to_numpy(dtype=np.float64),
+        videos["tau_h"].to_numpy(dtype=np.float64),
+        videos["like_rate"].to_numpy(dtype=np.float64),
+        videos["comment_rate"].to_numpy(dtype=np.float64),
+        strict=True,
+    ):
+        n_k = int(hist * 24 // every) + 1
         offsets = k[:n_k] * every
         jitter = rng.uniform(-cfg.snapshot_jitter_hours, cfg.snapshot_jitter_hours, n_k)
         jitter[0] = 0.0
-        ages = row.age_at_s1_h + offsets + jitter
-        curve = row.reach * (1.0 - np.exp(-ages / row.tau_h))
+        ages = age1 + offsets + jitter
+        curve = reach * (1.0 - np.exp(-ages / tau))
         views = np.maximum.accumulate(np.round(curve * (1.0 + rng.normal(0, 0.01, n_k))).clip(min=0))
-        likes = np.maximum.accumulate(np.round(views * row.like_rate))
-        comments = np.maximum.accumulate(np.round(views * row.comment_rate))
-        parts.append(
-            pd.DataFrame(
-                {
-                    "video_index": row.video_index,
-                    "snapshot_at": row.published_at + pd.to_timedelta(np.round(ages * 3600), unit="s"),
-                    "views": views,
-                    "likes": likes,
-                    "comments": comments,
-                }
-            )
-        )
-    snaps = pd.concat(parts, ignore_index=True)
+        index_parts.append(np.full(n_k, vi))
+        ages_parts.append(ages)
+        views_parts.append(views)
+        likes_parts.append(np.maximum.accumulate(np.round(views * like_rate)))
+        comments_parts.append(np.maximum.accumulate(np.round(views * comment_rate)))
+    video_index = np.concatenate(index_parts) if index_parts else np.zeros(0, dtype=np.int64)
     meta = videos.set_index("video_index")
+    published = meta["published_at"].reindex(video_index)
+    ages = np.concatenate(ages_parts) if ages_parts else np.zeros(0)
+    snaps = pd.DataFrame(
+        {
+            "video_index": video_index,
+            "snapshot_at": published.reset_index(drop=True)
+            + pd.to_timedelta(np.round(ages * 3600), unit="s"),
+            "views": np.concatenate(views_parts) if views_parts else np.zeros(0),
+            "likes": np.concatenate(likes_parts) if likes_parts else np.zeros(0),
+            "comments": np.concatenate(comments_parts) if comments_parts else np.zeros(0),
+        }
+    )
     snaps["platform_id"] = SYNTHETIC_PLATFORM
     snaps["video_id"] = meta["video_id"].reindex(snaps["video_index"]).to_numpy()
-    snaps["published_at"] = meta["published_at"].reindex(snaps["video_index"]).to_numpy()
+    snaps["published_at"] = published.array
     visible = meta["channel_visibility"] == "snapshot"
     snaps["channel_id"] = meta["channel_id"].where(visible).reindex(snaps["video_index"]).to_numpy()
     snaps["channel_subscriber_count"] = (
         meta["channel_subscriber_count"].reindex(snaps["video_index"]).to_numpy()
     )
-    titles = {r.video_index: _title(pd.Series(r._asdict())) for r in videos.itertuples(index=False)}
-    tags = {r.video_index: _tags(pd.Series(r._asdict())) for r in videos.itertuples(index=False)}
+    columns = ("video_index", "unit_seed", "n_words", "exclamations", "tags_count")
+    text = zip(*(videos[c] for c in columns), strict=True)
+    titles, tags = {}, {}
+    for vi, seed, n_words, exclamations, tags_count in text:
+        titles[vi] = _title_text(int(seed), int(n_words), int(exclamations))
+        tags[vi] = _tags_text(int(seed), int(tags_count))
     snaps["title"] = snaps["video_index"].map(titles)
     snaps["tags"] = snaps["video_index"].map(tags)
     snaps["category"] = meta["category"].reindex(snaps["video_index"]).to_numpy()

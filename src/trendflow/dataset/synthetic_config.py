@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 from trendflow.contracts.identity import compute_config_hash
@@ -40,10 +41,12 @@ class SyntheticConfig:
         payload = {**asdict(self), "config_hash": self.config_hash}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
-    @property
+    @cached_property
     def config_hash(self) -> str:
         """The `signals` profile's config_hash: synthetic runs stand in for real runs of that
-        profile, so real videos processed with it share the table's run features."""
+        profile, so real videos processed with it share the table's run features. Computed once
+        per config (every synthetic run's identity and manifest carry it; parsing the component
+        graph per run was most of the generator's time)."""
         from trendflow.dataprocessor.graph import ComponentGraph
 
         profile = ComponentGraph.load().profile("signals")
