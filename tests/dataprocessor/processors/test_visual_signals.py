@@ -223,3 +223,16 @@ def test_no_frames_is_valid_empty(make_ctx, name: str) -> None:
     out = run_component(name, ctx)
     assert out.empty_reason == "no_frames"
     assert not any(v.any() for k, v in out.arrays.items() if k.endswith("__mask"))
+
+
+def test_detect_cuts_compares_neighbours_per_second_on_uneven_intervals() -> None:
+    """Frames 2 source frames apart, one 5 apart (skip_frame=NONREF leaves reference frames only):
+    steady motion of 130 per second scores 27 over the long interval and 11 over the short ones.
+    As a rate it matches its neighbours, so it is no cut; a real step over a short interval is."""
+    steps = np.full(24, 2 / 24)
+    steps[10] = 5 / 24
+    times = np.concatenate([[0.0], np.cumsum(steps)])
+    scores = 130.0 * np.diff(times, prepend=np.nan)
+    assert scores[11] > 27 and detect_cuts(scores, times).size == 0
+    scores[18] = 60.0
+    assert detect_cuts(scores, times).tolist() == pytest.approx([(times[17] + times[18]) / 2])

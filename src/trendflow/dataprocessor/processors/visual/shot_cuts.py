@@ -15,6 +15,13 @@ separate a cut (one isolated step) from those (sustained change):
 3. busier side: score >= `side_ratio` (1.3) x the mean score of the busier side, which rejects
    the last step of a fade or a motion burst (high change on one side, calm on the other).
 
+Tests 2 and 3 compare neighbours as rates: each neighbour's score per second of its own interval,
+times this sample's interval. Sample intervals are uneven: targets snap to source frames, and with
+skip_frame=NONREF only reference frames are decoded, so at 4 fps from 24 fps one interval can span
+2 source frames and the next 5. Motion accumulates with the interval, a cut's step does not: on
+trailer_bbb.mp4 at 47.0 s a pan scored 30.6 over 5 frames next to 22 and 19, and passed test 2 as
+raw scores (a false cut); as rates it does not. With even intervals nothing changes.
+
 Candidates whose samples are less than `min_shot_sec` apart are merged into the strongest one: one
 transition (a flash, a two-frame dissolve) can raise two adjacent sample scores. ContentDetector's
 own minimum (15 frames at 24 fps, 0.625 s) cannot be resolved at 4 fps, where a cut is only known
@@ -23,9 +30,10 @@ real cuts two samples (0.5 s) apart. A cut lies somewhere between its two sample
 their midpoint, so the error is at most half the sampling interval (0.125 s at 4 fps).
 
 Against ContentDetector at the full frame rate (benchmarks/shot_cuts_vs_scenedetect.py), cut-time
-F1 at 0.5 s tolerance, on the segmenter's frames, is 0.95 on trailer_bbb.mp4 (9 cuts) and 0.96 on
-a 10-minute film with 168 cuts (shuffled trailer segments); 1.0 and 0.98 on frames decoded exactly
-every 0.25 s. The parameters were chosen on these two videos (grid
+F1 at 0.5 s tolerance, on the segmenter's frames (raw scores -> rates): trailer_bbb.mp4 (9 cuts)
+0.947 -> 1.0, a 10-minute film with 168 cuts (shuffled trailer segments) 0.964 -> 0.967;
+unchanged: bikes.mp4 (5 cuts) 0.889, Megamind_bugy.avi (4 cuts, glitch frames) 0.857, tree.avi
+and bigbuckbunny.mp4 (no cuts) 1.0. The parameters were chosen on the trailer and the film (grid
 over threshold 22-30, ratios 1.6-2.0 / 1.0-1.5, windows 2-3; every setting in that grid scores
 F1 >= 0.85 and the defaults sit in a flat region), so treat them as a starting point.
 """
@@ -102,16 +110,23 @@ def detect_cuts(
     times = np.asarray(timestamps_sec, dtype=np.float64)
     if len(scores) < 2:
         return np.zeros(0, dtype=np.float64)
+    # Neighbours compare as rates (change per second of their own interval) scaled to this
+    # sample's interval: the intervals are uneven (decoded frames snap to the source's frames,
+    # and skip_frame=NONREF decoding leaves only reference frames), and motion accumulates with
+    # the interval while a cut's step does not.
+    interval = np.diff(times, prepend=np.nan)
+    interval[~(interval > 0)] = np.nan
+    rates = scores / interval
     # Neighbours of each sample: `w` on each side, NaN past the ends (and for the first sample,
     # which has no score) so that only real neighbours count.
     w = max(1, int(adaptive_window))
-    padded = np.concatenate([np.full(w, np.nan), scores, np.full(w, np.nan)])
+    padded = np.concatenate([np.full(w, np.nan), rates, np.full(w, np.nan)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1)
     left, right = windows[:, :w], windows[:, w + 1 :]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods: no evidence
-        typical = np.nanmedian(np.concatenate([left, right], axis=1), axis=1)
-        busier_side = np.fmax(np.nanmean(left, axis=1), np.nanmean(right, axis=1))
+        typical = np.nanmedian(np.concatenate([left, right], axis=1), axis=1) * interval
+        busier_side = np.fmax(np.nanmean(left, axis=1), np.nanmean(right, axis=1)) * interval
     value = np.nan_to_num(scores, nan=0.0)
     candidate = (
         (value >= threshold)
