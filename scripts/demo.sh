@@ -8,6 +8,11 @@
 #   bash scripts/demo.sh             # baseline profile: builds the models once (content-cached), serves them
 #   bash scripts/demo.sh --signals   # the quick variant: signal components only, no model server
 #
+# The dataset step joins the runs of the profile processed here (processing.profile, which
+# dataset.profile follows) and builds the SYNTHETIC corpus for that profile's components.
+# Training trains two of conf/base's algorithms (catboost, lightgbm) to keep the demo short;
+# TRENDFLOW_DEMO_ALL_ALGORITHMS=1 trains all of them (about 15 minutes more).
+#
 # Everything lands under data/ (Kedro layers) and mlflow.db; services are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,11 +67,14 @@ fi
 say "processing: sample videos through the queue (local Celery workers, profile $PROFILE)"
 $BIN/kedro run --pipelines=processing --params "processing.profile=$PROFILE"
 
-say "dataset: SYNTHETIC corpus + processed samples -> training table"
-$BIN/kedro run --pipelines=dataset
+say "dataset: SYNTHETIC corpus ($PROFILE components) + processed samples -> training table"
+$BIN/kedro run --pipelines=dataset --params "processing.profile=$PROFILE"
 
 say "training: CatBoost + LightGBM per target x horizon, evaluation, MLflow"
-$BIN/kedro run --pipelines=training
+# A demo-only override: `--params` splits on commas, so the list is given as a YAML block list.
+TRAINING_PARAMS=("--params" "training.algorithms=$(printf -- '- catboost\n- lightgbm')")
+[ "${TRENDFLOW_DEMO_ALL_ALGORITHMS:-0}" = 1 ] && TRAINING_PARAMS=()
+$BIN/kedro run --pipelines=training "${TRAINING_PARAMS[@]}"
 
 say "inference: forecasts for held-out videos of the table (kedro) and for the sample video (CLI)"
 $BIN/kedro run --pipelines=inference

@@ -48,7 +48,7 @@ class HorizonParams(_Strict):
 
 
 class RunFeatureParams(_Strict):
-    config_hash: str = "auto"
+    config_hash: str = "auto"  # profile | auto | a sha256
     n_jobs: int | Literal["auto"] = "auto"
     max_pooled_dims: int = Field(64, ge=1)
     pca_components: int = Field(8, ge=1)
@@ -102,6 +102,7 @@ class SyntheticParams(BaseModel):
 
 class DatasetParams(_Strict):
     snapshot_source: Literal["synthetic", "canonical", "trending", "huggingface"] = "synthetic"
+    profile: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")  # null: processing.profile
     targets: list[Literal["views", "likes", "comments"]] = Field(default_factory=lambda: ["views", "likes"])
     horizons: list[HorizonParams | str] | dict[str, dict[str, Any] | None] = Field(min_length=1)
     default_tolerance: Duration = "1d"

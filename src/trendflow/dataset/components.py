@@ -44,13 +44,18 @@ def spec_of(output: OutputArray) -> ArraySpec:
     return ArraySpec(output.kind)
 
 
-@cache
 def tier0_components() -> tuple[Tier0Component, ...]:
     """The `signals` profile's components in the profile's order (the segmenter is no feature)."""
+    return profile_components(FEATURE_PROFILE)
+
+
+@cache
+def profile_components(name: str) -> tuple[Tier0Component, ...]:
+    """The feature components of one profile of component_graph.yaml, in the profile's order."""
     from trendflow.dataprocessor.component import component_class
     from trendflow.dataprocessor.graph import ComponentGraph
 
-    profile = ComponentGraph.load().profile(FEATURE_PROFILE)
+    profile = ComponentGraph.load().profile(name)
     return tuple(
         Tier0Component(name, spec.processor, spec.required, component_class(name))
         for name, spec in profile.components.items()

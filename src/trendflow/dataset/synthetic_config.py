@@ -31,6 +31,9 @@ class SyntheticConfig:
     frac_channel_unknown: float = 0.03
     units_min: int = 24
     units_max: int = 96
+    # The component profile the corpus stands in for: its config_hash and its components, so the
+    # runs of real videos processed with that profile join the same table.
+    profile: str = "signals"
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> SyntheticConfig:
@@ -38,16 +41,17 @@ class SyntheticConfig:
         return cls(**known)
 
     def digest(self) -> str:
-        payload = {**asdict(self), "config_hash": self.config_hash}
+        # the profile enters through its config_hash (a profile name alone says nothing of its content)
+        fields = {k: v for k, v in asdict(self).items() if k != "profile"}
+        payload = {**fields, "config_hash": self.config_hash}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     @cached_property
     def config_hash(self) -> str:
-        """The `signals` profile's config_hash: synthetic runs stand in for real runs of that
-        profile, so real videos processed with it share the table's run features. Computed once
-        per config (every synthetic run's identity and manifest carry it; parsing the component
-        graph per run was most of the generator's time)."""
+        """The profile's config_hash: synthetic runs stand in for real runs of that profile, so
+        real videos processed with it share the table's run features. Computed once per config
+        (parsing the component graph per run was most of the generator's time)."""
         from trendflow.dataprocessor.graph import ComponentGraph
 
-        profile = ComponentGraph.load().profile("signals")
+        profile = ComponentGraph.load().profile(self.profile)
         return compute_config_hash(profile.canonical(), SAMPLING_POLICY_VERSION, profile.model_mapping())

@@ -23,7 +23,8 @@ from trendflow.contracts.manifest import ComponentRecord, Manifest, ProfileCompo
 from trendflow.contracts.metadata import ComponentSampling, FramesMetadata, SourceFacts
 from trendflow.contracts.npz_meta import MASK_SUFFIX, NpzMeta, Producer
 from trendflow.contracts.versions import SAMPLING_POLICY_VERSION
-from trendflow.dataset.components import tier0_components
+from trendflow.dataprocessor.outputs import OutputArray
+from trendflow.dataset.components import Tier0Component, profile_components
 from trendflow.dataset.runs import mp_context
 from trendflow.dataset.synthetic_config import SyntheticConfig
 from trendflow.dataset.text_features import text_statistics
@@ -43,8 +44,39 @@ def _masked(arrays: dict[str, np.ndarray], valid: bool = True) -> dict[str, np.n
     return out
 
 
+MODEL_UNITS = 8  # units of the components without a latent recipe (model outputs: wide vectors)
+
+
+def _declared_arrays(c: Tier0Component, rng: np.random.Generator, dur: float) -> dict[str, np.ndarray]:
+    """Noise in the declared form of a component the corpus has no latent recipe for (the
+    model-served components of `baseline`): every feature array, its mask, its positions."""
+    n = MODEL_UNITS
+    ts = np.linspace(0.0, dur, n)
+    out: dict[str, np.ndarray] = {}
+    for o in c.component.outputs:
+        if o.optional:
+            continue
+        out[o.name] = _declared_value(o, rng, n, ts)
+    return _masked(out)
+
+
+def _declared_value(o: OutputArray, rng: np.random.Generator, n: int, ts: np.ndarray) -> np.ndarray:
+    f32 = np.float32
+    if o.kind == "position":
+        return ts if o.dim is None else np.sort(rng.uniform(0.0, ts[-1], (n, o.dim)), axis=0)
+    if o.kind == "scalar":
+        return np.array(float(abs(rng.standard_normal())))
+    if o.kind == "category":
+        return np.array("synthetic")
+    if o.kind == "series":
+        return np.abs(rng.standard_normal(n)).astype(f32)
+    if o.kind == "run_vector":
+        return rng.standard_normal((1, o.dim or 1)).astype(f32)
+    return rng.standard_normal((n, o.dim or 1)).astype(f32)  # vector
+
+
 def _component_arrays(
-    row: dict[str, Any], shift: float
+    row: dict[str, Any], shift: float, components: tuple[Tier0Component, ...]
 ) -> dict[str, tuple[dict[str, np.ndarray], str | None]]:
     """Arrays of every component for one video (`shift` perturbs a superseded run)."""
     rng = np.random.default_rng(int(row["unit_seed"]))
@@ -136,10 +168,6 @@ def _component_arrays(
             ),
             None,
         )
-    else:  # the declared valid-empty form of every audio component
-        for c in tier0_components():
-            if c.processor == "audio":
-                out[c.name] = (c.component.empty_arrays(), "no_audio_track")
     stats = text_statistics(row["title"], None, row["tags"])
     text = {k: np.array(float(v)) for k, v in stats.items()}
     text_masks = {k + MASK_SUFFIX: np.array(bool(np.isfinite(v))) for k, v in stats.items()}
@@ -161,6 +189,13 @@ def _component_arrays(
         ),
         None,
     )
+    for c in components:  # the profile's model-served components: declared form, noise
+        if c.name not in out and not (c.processor == "audio" and not row["has_audio"]):
+            out[c.name] = (_declared_arrays(c, rng, dur), None)
+    if not row["has_audio"]:  # the declared valid-empty form of every audio component
+        for c in components:
+            if c.processor == "audio":
+                out[c.name] = (c.component.empty_arrays(), "no_audio_track")
     return out
 
 
@@ -184,8 +219,9 @@ def write_run(
     )
     layout = RunLayout.of(run)
     records = []
-    arrays_by_comp = _component_arrays(row, shift) if status == "success" else {}
-    for c in tier0_components():
+    components = profile_components(cfg.profile)
+    arrays_by_comp = _component_arrays(row, shift, components) if status == "success" else {}
+    for c in components:
         comp, processor = c.name, c.processor
         started = created_at + timedelta(seconds=1)
         if status != "success":
@@ -241,7 +277,7 @@ def write_run(
             name="synthetic-baseline",
             components=[
                 ProfileComponent(name=c.name, processor=c.processor, required=c.required)
-                for c in tier0_components()
+                for c in components
             ],
         ),
         status=status,

@@ -18,10 +18,25 @@ from trendflow.dataset.run_features import RunFeatures
 from trendflow.dataset.snapshots import normalize_snapshots
 from trendflow.dataset.synthetic import SyntheticConfig, ensure_corpus
 from trendflow.storage.store import ResultStore
+from trendflow.worker.execution import profile_config_hash
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("synthetic", "canonical", "trending", "huggingface")
+
+
+def dataset_profile(params: dict[str, Any], processing: dict[str, Any]) -> str:
+    """The profile whose runs the table joins: `dataset.profile`, else the processing profile."""
+    return str(params.get("profile") or processing.get("profile") or "signals")
+
+
+def with_profile_hash(params: dict[str, Any], profile: str) -> dict[str, Any]:
+    """`run_features.config_hash: profile` -> that profile's config_hash (`auto` and a sha stay)."""
+    run_params = dict(params.get("run_features") or {})
+    if run_params.get("config_hash") != "profile":
+        return params
+    run_params["config_hash"] = profile_config_hash(profile)
+    return {**params, "run_features": run_params}
 
 
 def load_snapshots(
@@ -29,12 +44,13 @@ def load_snapshots(
     trending: SnapshotSource,
     huggingface: SnapshotSource,
     params: dict[str, Any],
+    processing: dict[str, Any],
     result_store: str,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read the snapshot source named by `dataset.snapshot_source` -> canonical snapshots.
 
     `synthetic` generates (once, deterministically) the SYNTHETIC corpus: its snapshots and its
-    run artifacts in the result store.
+    run artifacts in the result store, for the components and config_hash of `dataset_profile`.
     """
     kind = params.get("snapshot_source", "synthetic")
     if kind not in SOURCES:
@@ -42,7 +58,8 @@ def load_snapshots(
             ErrorCode.CONFIG_ERROR, f"dataset.snapshot_source must be one of {SOURCES}, got {kind!r}"
         )
     if kind == "synthetic":
-        cfg = SyntheticConfig.from_params(params.get("synthetic", {}))
+        profile = dataset_profile(params, processing)
+        cfg = SyntheticConfig.from_params({**params.get("synthetic", {}), "profile": profile})
         store = ResultStore(result_store)
         raw, info = ensure_corpus(store, cfg, n_jobs=int(params.get("synthetic", {}).get("n_jobs", 1)))
         extra = params.get("synthetic", {}).get("sample_snapshots")
@@ -64,10 +81,16 @@ def build_snapshot1(snapshots: pd.DataFrame, params: dict[str, Any]) -> tuple[pd
 
 
 def build_run_features(
-    snapshot1: pd.DataFrame, runs_index: pd.DataFrame, params: dict[str, Any], result_store: str
+    snapshot1: pd.DataFrame,
+    runs_index: pd.DataFrame,
+    params: dict[str, Any],
+    processing: dict[str, Any],
+    result_store: str,
 ) -> RunFeatures:
-    """Run features from the result store; `runs_index` (the processing pipeline's outcome) says
+    """Run features from the result store, the runs of `dataset_profile`'s config_hash
+    (`run_features.config_hash: profile`); `runs_index` (the processing pipeline's outcome) says
     why a video has no run: `processing_error:<error_code>[:<reason>]` or `processing_pending`."""
+    params = with_profile_hash(params, dataset_profile(params, processing))
     rf = build.run_features_for(snapshot1, ResultStore(result_store), params)
     return explain_missing_runs(rf, snapshot1, runs_index)
 

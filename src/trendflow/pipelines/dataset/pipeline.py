@@ -19,6 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "snapshots_trending",
                     "snapshots_huggingface",
                     "params:dataset",
+                    "params:processing",
                     "params:result_store",
                 ],
                 outputs=["dataset_snapshots", "dataset_snapshot_sources"],
@@ -34,7 +35,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.build_run_features,
-                inputs=["dataset_snapshot1", "runs_index", "params:dataset", "params:result_store"],
+                inputs=[
+                    "dataset_snapshot1",
+                    "runs_index",
+                    "params:dataset",
+                    "params:processing",
+                    "params:result_store",
+                ],
                 outputs="dataset_run_features",
                 name="build_run_features",
                 tags=["dataset"],
