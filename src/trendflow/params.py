@@ -92,7 +92,7 @@ class SyntheticParams(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     n_jobs: int = Field(1, ge=1)
-    sample_snapshots: str | None = None
+    sample_snapshots: bool | None = None  # join the `synthetic_sample_snapshots` catalog entry
 
     def unknown(self) -> list[str]:
         from trendflow.dataset.synthetic import SyntheticConfig

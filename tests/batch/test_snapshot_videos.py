@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from trendflow.batch.kedro_datasets import ResultStoreDataset
 from trendflow.batch.snapshot_videos import distinct_videos, source_of, videos_from_snapshots
 from trendflow.contracts.errors import TrendFlowError
 from trendflow.dataset.kedro_datasets import SnapshotSourceDataset
@@ -64,7 +65,7 @@ def test_select_plan_and_index_from_a_snapshot_source(tmp_path) -> None:
     frame.assign(views=1, likes=0, comments=0).to_parquet(path)
     handle = SnapshotSourceDataset(kind="canonical", filepath=str(path)).load()
     params = {"profile": "signals", "video_list": "snapshots", "max_videos": 1, "stage_inputs": "never"}
-    store = str(tmp_path / "store")
+    store = ResultStoreDataset(root=str(tmp_path / "store")).load()
     videos = select_processing_videos(
         None, handle, None, None, params, {"snapshot_source": "canonical"}, store
     )

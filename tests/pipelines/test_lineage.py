@@ -78,3 +78,6 @@ def test_pipelines_form_one_connected_lineage(viz) -> None:
     assert "training_table" in reach("runs_index", forward)  # the dataset reads processing's runs
     assert {"forecast_models", "model_bundle"} <= reach("training_table", forward)
     assert "predictions" in reach("forecast_models", forward)
+    # No hidden I/O: the result store is a catalog dataset every pipeline that reads runs takes
+    assert {"select_processing_videos", "build_run_features", "predict_videos"} <= forward["result_store"]
+    assert not any(name.startswith("params:result_store") for name in names.values())

@@ -151,13 +151,15 @@ def test_pipeline_node_ends_with_storage_unavailable(
 ) -> None:
     import pandas as pd
 
+    from trendflow.batch.kedro_datasets import ResultStoreDataset
     from trendflow.pipelines.dataset.nodes import build_run_features
 
     for name, value in {**_hung_env(hung_endpoint), **SHORT_ENV}.items():
         monkeypatch.setenv(name, value)
     snapshot1 = pd.DataFrame({"platform_id": ["youtube"], "video_id": ["abc"]})
+    store = ResultStoreDataset(root="s3://bucket/prefix").load()  # the catalog's handle
     started = time.monotonic()
     with pytest.raises(TrendFlowError) as info:
-        build_run_features(snapshot1, pd.DataFrame(), {}, "s3://bucket/prefix")
+        build_run_features(snapshot1, pd.DataFrame(), {}, {}, store)
     assert info.value.code is ErrorCode.STORAGE_UNAVAILABLE
     assert time.monotonic() - started < CONTRACT_S

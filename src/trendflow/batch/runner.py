@@ -56,10 +56,10 @@ class BatchReport:
         return [index_row(job, self.results.get(job.key)) for job in self.planned]
 
 
-def staging_store(settings: WorkerSettings, mode: str) -> ResultStore | None:
+def staging_store(store: ResultStore, mode: str) -> ResultStore | None:
+    """Where local inputs are copied for the workers: the result store when it is remote."""
     if mode == "never":
         return None
-    store = ResultStore(settings.store_root)
     return store if mode == "always" or not store.is_local else None
 
 
@@ -86,7 +86,7 @@ def run_batch(
     planned = plan_jobs(
         read_video_list(list_path),
         options.profile,
-        staging_store(settings, options.stage_inputs),
+        staging_store(ResultStore(settings.store_root), options.stage_inputs),
         force=options.force,
         batch_id=batch_id,
     )

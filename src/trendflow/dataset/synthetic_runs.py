@@ -276,8 +276,7 @@ def write_run(
         profile=ProfileInfo(
             name="synthetic-baseline",
             components=[
-                ProfileComponent(name=c.name, processor=c.processor, required=c.required)
-                for c in components
+                ProfileComponent(name=c.name, processor=c.processor, required=c.required) for c in components
             ],
         ),
         status=status,

@@ -52,7 +52,7 @@ def predict(
     metadata: Annotated[
         Path | None, typer.Option(help="Sidecar JSON (TrendFlow or yt-dlp info) with facts.")
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Result store (default: params result_store).")] = None,
+    store: Annotated[str | None, typer.Option(help="Result store (default: catalog result_store).")] = None,
     profile: Annotated[str, typer.Option(help="Analysis profile used to process a SOURCE.")] = "signals",
     platform_id: Annotated[str | None, typer.Option(help="Platform id of a SOURCE.")] = None,
     video_id: Annotated[str | None, typer.Option(help="Video id of a SOURCE.")] = None,

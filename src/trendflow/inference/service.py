@@ -24,6 +24,7 @@ from trendflow.storage.layout import MANIFEST, RunLayout
 from trendflow.storage.store import ResultStore
 
 log = logging.getLogger(__name__)
+DEFAULT_STORE = "data/02_intermediate/result_store"
 DEFAULT_REQUIRED = ["video_age_hours_at_snapshot1", "snapshot1__views_log1p", "snapshot1__likes_log1p"]
 
 
@@ -32,6 +33,7 @@ class ProjectConfig:
     project_path: Path
     parameters: dict[str, Any]
     forecast_models: dict[str, Any]
+    result_store: str  # the root of the `result_store` catalog entry
     tracking_uri: str | None
     registry_uri: str | None
 
@@ -42,10 +44,6 @@ class ProjectConfig:
     @property
     def inference(self) -> dict[str, Any]:
         return self.parameters.get("inference") or {}
-
-    @property
-    def result_store(self) -> str:
-        return str(self.parameters.get("result_store", "data/02_intermediate/result_store"))
 
 
 def load_project_config(project_path: str | Path = ".", env: str | None = None) -> ProjectConfig:
@@ -70,12 +68,12 @@ def load_project_config(project_path: str | Path = ".", env: str | None = None) 
         server = (loader["mlflow"] or {}).get("server", {}) or {}
     except MissingConfigException:
         server = {}
+    catalog = loader["catalog"]
     return ProjectConfig(
         project_path=root,
         parameters=loader["parameters"],
-        forecast_models=dict(
-            loader["catalog"].get("forecast_models@loader") or loader["catalog"].get("forecast_models") or {}
-        ),
+        forecast_models=dict(catalog.get("forecast_models@loader") or catalog.get("forecast_models") or {}),
+        result_store=str((catalog.get("result_store") or {}).get("root") or DEFAULT_STORE),
         tracking_uri=_absolute_uri(
             server.get("mlflow_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI"), root
         ),

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.fixtures.queue import RedisServer
+from trendflow.batch.kedro_datasets import ResultStoreDataset
 from trendflow.pipelines.processing.nodes import build_runs_index, plan_processing_jobs
 from trendflow.pipelines.processing.pipeline import create_pipeline
 
@@ -27,7 +28,7 @@ def test_pipeline_shape() -> None:
     ]  # fmt: skip
     assert pipeline.inputs() == {
         "processing_video_list", "snapshots_canonical", "snapshots_trending", "snapshots_huggingface",
-        "params:processing", "params:dataset", "params:result_store",
+        "params:processing", "params:dataset", "result_store",
     }  # fmt: skip
     assert pipeline.outputs() == {"runs_index"}
 
@@ -40,7 +41,9 @@ def test_planning_and_index_without_a_queue(tiny_videos: dict[str, Path], tmp_pa
         "stage_inputs": "never",
     }
     planned = plan_processing_jobs(
-        {"videos": ["valid_a.mp4", {"source": "absent.mp4"}, "valid_a.mp4"]}, params, str(tmp_path / "store")
+        {"videos": ["valid_a.mp4", {"source": "absent.mp4"}, "valid_a.mp4"]},
+        params,
+        ResultStoreDataset(root=str(tmp_path / "store")).load(),
     )
     assert len(planned) == 2  # the duplicate entry is one job
     index = build_runs_index(planned, [])

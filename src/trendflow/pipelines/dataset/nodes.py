@@ -43,9 +43,10 @@ def load_snapshots(
     canonical: SnapshotSource,
     trending: SnapshotSource,
     huggingface: SnapshotSource,
+    sample_snapshots: SnapshotSource,
     params: dict[str, Any],
     processing: dict[str, Any],
-    result_store: str,
+    result_store: ResultStore,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read the snapshot source named by `dataset.snapshot_source` -> canonical snapshots.
 
@@ -60,12 +61,10 @@ def load_snapshots(
     if kind == "synthetic":
         profile = dataset_profile(params, processing)
         cfg = SyntheticConfig.from_params({**params.get("synthetic", {}), "profile": profile})
-        store = ResultStore(result_store)
-        raw, info = ensure_corpus(store, cfg, n_jobs=int(params.get("synthetic", {}).get("n_jobs", 1)))
-        extra = params.get("synthetic", {}).get("sample_snapshots")
-        if extra:
+        raw, info = ensure_corpus(result_store, cfg, n_jobs=int(params.get("synthetic", {}).get("n_jobs", 1)))
+        if params.get("synthetic", {}).get("sample_snapshots"):
             # Snapshot curves for the processed sample videos (SYNTHETIC counts, real artifacts).
-            raw = pd.concat([raw, pd.read_csv(extra, dtype={"video_id": str})], ignore_index=True)
+            raw = pd.concat([raw, sample_snapshots.read()[0]], ignore_index=True)
         snapshots, report = normalize_snapshots(raw, "synthetic")
         source = {"kind": "synthetic", "synthetic": True, "corpus_digest": info.get("digest"), "corpus": info}
     else:
@@ -85,13 +84,13 @@ def build_run_features(
     runs_index: pd.DataFrame,
     params: dict[str, Any],
     processing: dict[str, Any],
-    result_store: str,
+    result_store: ResultStore,
 ) -> RunFeatures:
     """Run features from the result store, the runs of `dataset_profile`'s config_hash
     (`run_features.config_hash: profile`); `runs_index` (the processing pipeline's outcome) says
     why a video has no run: `processing_error:<error_code>[:<reason>]` or `processing_pending`."""
     params = with_profile_hash(params, dataset_profile(params, processing))
-    rf = build.run_features_for(snapshot1, ResultStore(result_store), params)
+    rf = build.run_features_for(snapshot1, result_store, params)
     return explain_missing_runs(rf, snapshot1, runs_index)
 
 

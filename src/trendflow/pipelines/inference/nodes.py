@@ -103,10 +103,9 @@ def predict_requests(
     models: list[ForecastModel],
     params: dict[str, Any],
     dataset_params: dict[str, Any],
-    result_store: str,
+    store: ResultStore,
 ) -> dict[str, dict[str, Any]]:
     """{"<platform_id>/<video_id>/predictions": predictions.json content} (a partitioned dataset)."""
-    store = ResultStore(result_store)
     out: dict[str, dict[str, Any]] = {}
     for request in requests:
         facts = Snapshot1Facts.model_validate(request["facts"])

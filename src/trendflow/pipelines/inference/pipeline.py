@@ -25,7 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "forecast_models@loader",
                     "params:inference",
                     "params:dataset",
-                    "params:result_store",
+                    "result_store",
                 ],
                 outputs="predictions",
                 name="predict_videos",

@@ -37,12 +37,13 @@ from trendflow.worker.processes import LocalWorkers
 logger = logging.getLogger(__name__)
 
 
-def queue_settings(params: dict[str, Any], result_store: str) -> WorkerSettings:
-    """Environment first (a deployment's TRENDFLOW_* variables), then the pipeline parameters."""
+def queue_settings(params: dict[str, Any], result_store: ResultStore) -> WorkerSettings:
+    """Environment first (a deployment's TRENDFLOW_* variables), then the pipeline parameters;
+    the workers use the catalog's result store (its root; their S3 keys come from TRENDFLOW_S3_*)."""
     return WorkerSettings.from_env(
         redis_url=params.get("broker_url"),
         queue=params.get("queue"),
-        store_root=result_store,
+        store_root=result_store.root_uri,
     )
 
 
@@ -56,7 +57,7 @@ def select_processing_videos(
     huggingface: Any,
     params: dict[str, Any],
     dataset_params: dict[str, Any],
-    result_store: str,
+    result_store: ResultStore,
 ) -> dict[str, Any]:
     """The videos of this batch: `{"videos": [records], "already_processed": [...], "counts": {...}}`.
 
@@ -87,7 +88,7 @@ def select_processing_videos(
     max_videos = params.get("max_videos")
     selected = videos_from_snapshots(
         snapshots,
-        ResultStore(result_store),
+        result_store,
         profile_config_hash(params["profile"]),
         max_videos=int(max_videos) if max_videos is not None else None,
         force=bool(params.get("force", False)),
@@ -99,7 +100,9 @@ def select_processing_videos(
     }
 
 
-def plan_processing_jobs(videos: Any, params: dict[str, Any], result_store: str) -> list[dict[str, Any]]:
+def plan_processing_jobs(
+    videos: Any, params: dict[str, Any], result_store: ResultStore
+) -> list[dict[str, Any]]:
     """Videos (records, CSV rows or JSON) -> one planned job per distinct video, identity fixed.
 
     Videos that `select_processing_videos` found already processed become `success` records
@@ -111,11 +114,10 @@ def plan_processing_jobs(videos: Any, params: dict[str, Any], result_store: str)
     )
     base_dir = Path(params["video_list_base_dir"]).resolve() if params.get("video_list_base_dir") else None
     entries = entries_from_records(records, base_dir)
-    settings = queue_settings(params, result_store)
     planned = plan_jobs(
         entries,
         params["profile"],
-        staging_store(settings, params.get("stage_inputs", "auto")),
+        staging_store(result_store, params.get("stage_inputs", "auto")),
         force=bool(params.get("force", False)),
     )
     rejected = sum(job.error is not None for job in planned)
@@ -127,7 +129,7 @@ def plan_processing_jobs(videos: Any, params: dict[str, Any], result_store: str)
 
 
 def dispatch_processing_jobs(
-    planned: list[dict[str, Any]], params: dict[str, Any], result_store: str
+    planned: list[dict[str, Any]], params: dict[str, Any], result_store: ResultStore
 ) -> list[dict[str, Any]]:
     """Submit every planned payload; returns what was submitted (payloads with submit times)."""
     submitted: list[dict[str, Any]] = []
@@ -148,7 +150,7 @@ def dispatch_processing_jobs(
 
 
 def follow_processing_jobs(
-    submitted: list[dict[str, Any]], params: dict[str, Any], result_store: str
+    submitted: list[dict[str, Any]], params: dict[str, Any], result_store: ResultStore
 ) -> list[dict[str, Any]]:
     """Wait for every job (progress bar + a log line every `log_every_s`); returns JobResults."""
     if not submitted:
