@@ -249,3 +249,42 @@ def test_cookies_and_proxy_are_used(recorder, tmp_path) -> None:
     # every request went through the proxy, with the cookie of the cookies file
     assert _Proxy.used and all(u.startswith(recorder) for u, _ in _Proxy.used)
     assert any(u.endswith("/bikes.mp4") and "session=abc123" in c for u, c in _Proxy.used)
+
+
+def test_a_download_refused_before_the_run_starts_reaches_level1_and_stats(recorder, tmp_path) -> None:
+    """A queued YouTube-like job whose source answers 451: the run never starts, yet the store's
+    Level 1 state, `trendflow stats` and the runs_index row all carry its code and reason."""
+    from trendflow.batch.jobs import plan_jobs
+    from trendflow.batch.report import index_row
+    from trendflow.batch.video_list import VideoEntry
+    from trendflow.dataprocessor.state.global_state import GlobalStateManager
+    from trendflow.dataprocessor.stats import collect_stats, render_table
+    from trendflow.storage.store import ResultStore
+    from trendflow.worker.config import WorkerSettings
+    from trendflow.worker.execution import execute_job
+
+    entry = VideoEntry(source=f"{recorder}/status/451", platform_id="youtube", video_id="geo12345678")
+    (job,) = plan_jobs([entry], "signals")
+    settings = WorkerSettings(store_root=str(tmp_path / "store"), scratch_root=str(tmp_path / "scratch"))
+    result = execute_job(job.payload, settings)
+    assert (result.error_code, result.error_reason) == (ErrorCode.SOURCE_UNAVAILABLE, "geo_blocked")
+
+    store = ResultStore(settings.store_root)
+    (level1,) = GlobalStateManager(store).read().runs.values()  # merged view and checkpoint alike
+    assert (level1.video_id, level1.run_id) == ("geo12345678", job.payload.run_id)
+    assert (level1.status, level1.error_code, level1.error_reason) == (
+        "error",
+        "source_unavailable",
+        "geo_blocked",
+    )
+    assert level1.attempt == 0 and GlobalStateManager(store).checkpoint().counts == {"error": 1}
+    report = collect_stats(store)
+    assert report.runs_by_status == {"error": 1} and report.runs_rejected == 1
+    assert report.run_errors == {"source_unavailable:geo_blocked": 1} and report.runs_unreadable == 0
+    assert "source_unavailable:geo_blocked 1" in str(render_table(report).title)
+    row = index_row(job, result)
+    assert (row["status"], row["error_code"], row["error_reason"]) == (
+        "error",
+        "source_unavailable",
+        "geo_blocked",
+    )

@@ -21,7 +21,7 @@ from trendflow.contracts.errors import TrendFlowError
 from trendflow.contracts.identity import utc_now
 from trendflow.dataprocessor.state.global_state import GlobalStateManager
 from trendflow.dataprocessor.state.managers import RunStateManager
-from trendflow.dataprocessor.state.models import DONE_STATUSES, ComponentState
+from trendflow.dataprocessor.state.models import DONE_STATUSES, ComponentState, RunEntry
 from trendflow.storage.layout import RunLayout
 from trendflow.storage.store import ResultStore
 
@@ -60,6 +60,10 @@ class StatsReport(BaseModel):
     profile: str | None = None
     runs: int
     runs_by_status: dict[str, int]
+    run_errors: dict[str, int] = Field(
+        default_factory=dict, description="Failed runs by `error_code[:reason]` (Level 1)."
+    )
+    runs_rejected: int = Field(0, description="Runs rejected before they started (e.g. a failed download).")
     runs_unreadable: int = 0
     components: list[ComponentStats]
 
@@ -116,6 +120,8 @@ def collect_stats(store: ResultStore, profile: str | None = None) -> StatsReport
     runs = [e for e in index.runs.values() if profile is None or e.profile == profile]
     unreadable = 0
     for entry in runs:
+        if entry.attempt == 0:  # rejected before it started: Level 1 only, no component ran
+            continue
         layout = RunLayout(entry.platform_id, entry.video_id, entry.run_id)
         try:
             manager, _ = RunStateManager.recover(store, layout)
@@ -139,9 +145,16 @@ def collect_stats(store: ResultStore, profile: str | None = None) -> StatsReport
         profile=profile,
         runs=len(runs),
         runs_by_status=dict(sorted(Counter(e.status for e in runs).items())),
+        run_errors=dict(sorted(Counter(_error_label(e) for e in runs if e.status == "error").items())),
+        runs_rejected=sum(e.attempt == 0 for e in runs),
         runs_unreadable=unreadable,
         components=components,
     )
+
+
+def _error_label(entry: RunEntry) -> str:
+    code = str(entry.error_code) if entry.error_code else "unknown"
+    return f"{code}:{entry.error_reason}" if entry.error_reason else code
 
 
 def _fmt(value: float | int | None, digits: int = 2) -> str:
@@ -152,7 +165,10 @@ def _fmt(value: float | int | None, digits: int = 2) -> str:
 
 def render_table(report: StatsReport) -> Table:
     by_status = ", ".join(f"{k} {v}" for k, v in report.runs_by_status.items()) or "none"
-    table = Table(title=f"{report.store}: {report.runs} runs ({by_status})", title_justify="left")
+    title = f"{report.store}: {report.runs} runs ({by_status})"
+    if report.run_errors:
+        title += "; errors: " + ", ".join(f"{k} {v}" for k, v in report.run_errors.items())
+    table = Table(title=title, title_justify="left")
     for column in (
         "component",
         "processor",

@@ -24,7 +24,7 @@ from trendflow.dataprocessor.run.resume import resume
 from trendflow.dataprocessor.run.scheduler import Run
 from trendflow.dataprocessor.run_index import find_cached_run
 from trendflow.dataprocessor.sources import is_url, redact_url, resolve_source
-from trendflow.dataprocessor.state import RunRecorder
+from trendflow.dataprocessor.state import GlobalStateManager, RunEntry, RunRecorder
 from trendflow.dataprocessor.state.journal import run_has_state
 from trendflow.events import log_event
 from trendflow.storage.layout import RunLayout
@@ -111,7 +111,8 @@ def admit(
 
 def record_rejected_source(request: ProcessRequest, profile: Profile, exc: TrendFlowError) -> str | None:
     """A queued run (its identity fixed by the dispatcher) whose video could not be fetched gets an
-    error manifest with the code and reason; a run without a fixed identity gets none."""
+    error manifest and a Level 1 entry (`attempt` 0: it never started) with the code and reason,
+    so `trendflow stats` counts it; a run without a fixed identity gets neither."""
     if request.run_id is None or request.platform_id is None or request.video_id is None:
         return None
     identity = RunIdentity(
@@ -127,10 +128,36 @@ def record_rejected_source(request: ProcessRequest, profile: Profile, exc: Trend
     try:
         if run_has_state(request.store, RunLayout.of(identity)):
             return None  # a started run keeps its own manifest; the retry resumes it
-        return write_rejected_manifest(request.store, identity, profile, source, exc, request.retry_count)
+        uri = write_rejected_manifest(request.store, identity, profile, source, exc, request.retry_count)
+        index_rejected_run(request.store, identity, profile.name, exc, request.retry_count)
+        return uri
     except TrendFlowError as storage:
         logger.warning("rejected run %s not recorded: %s", request.run_id, storage.message)
         return None
+
+
+def index_rejected_run(
+    store: ResultStore, identity: RunIdentity, profile: str, exc: TrendFlowError, retry_count: int
+) -> None:
+    """Level 1 for a run rejected before it started: status `error`, its code and reason."""
+    manager = GlobalStateManager(store)
+    manager.put(
+        RunEntry(
+            platform_id=identity.platform_id,
+            video_id=identity.video_id,
+            run_id=identity.run_id,
+            config_hash=identity.config_hash,
+            profile=profile,
+            status="error",
+            error_code=exc.code,
+            error_reason=exc.reason,
+            retry_count=retry_count,
+            attempt=0,
+            created_at=identity.created_at,
+            updated_at=identity.created_at,
+        )
+    )
+    manager.compact()
 
 
 def note_cache_hit(store: ResultStore, layout: RunLayout) -> None:

@@ -220,8 +220,11 @@ class RunEntry(BaseModel):
     profile: str
     status: RunStateStatus
     error_code: ErrorCode | None = None
+    error_reason: str | None = Field(
+        None, description="Machine-readable detail of error_code (e.g. `private` for source_unavailable)."
+    )
     retry_count: int = 0
-    attempt: int = 1
+    attempt: int = Field(1, ge=0, description="Executions of this run; 0: rejected before it started.")
     created_at: datetime
     updated_at: datetime
     revision: int = Field(0, ge=0, description="Increases with every update of this entry.")
