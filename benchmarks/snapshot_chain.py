@@ -11,13 +11,16 @@ Two runs, each in a fresh copy of the project (its own data/, mlflow.db) with it
   corpus + the samples' snapshot curves -> table -> training.
 
     python benchmarks/snapshot_chain.py --trending data/01_raw/samples/trending --max-videos 20
+    python benchmarks/snapshot_chain.py --algorithms catboost,lightgbm   # a shorter training step
 
-Prints one JSON object (times, row counts, runs_index status counts); logs go to stderr.
+Prints one JSON object (times, row counts, runs_index and Level 1 status counts, the load average
+and a same-process CPU reference to compare runs on a busy machine); logs go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -43,6 +46,31 @@ configs:
 ---
 # YouTube trending snapshots (Hub layout, built by benchmarks/snapshot_chain.py)
 """
+
+
+def reference_sec() -> float:
+    """A fixed CPU workload (sha256 over 256 MiB), timed: the machine's speed right now."""
+    block = b"\x5a" * (1 << 20)
+    start = time.perf_counter()
+    digest = hashlib.sha256()
+    for _ in range(256):
+        digest.update(block)
+    return round(time.perf_counter() - start, 3)
+
+
+def level1(project: Path) -> dict:
+    """Level 1 state of the project's result store, as `trendflow stats` reads it."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from trendflow.dataprocessor.stats import collect_stats
+    from trendflow.storage.store import ResultStore
+
+    report = collect_stats(ResultStore(str(project / "data" / "02_intermediate" / "result_store")))
+    return {
+        "runs": report.runs,
+        "status": report.runs_by_status,
+        "run_errors": report.run_errors,
+        "rejected_before_start": report.runs_rejected,
+    }
 
 
 def log(msg: str) -> None:
@@ -143,6 +171,7 @@ def outcome(project: Path) -> dict:
     if index["finished_at"].notna().any():
         processing_sec = round((index["finished_at"].max() - index["submitted_at"].min()).total_seconds(), 1)
     return {
+        "level1": level1(project),
         "runs_index": {
             "rows": len(index),
             "status": {str(k): int(v) for k, v in statuses.items()},
@@ -176,7 +205,16 @@ def main() -> None:
     parser.add_argument("--max-videos", type=int, default=20)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--only", choices=["hub", "samples"], default=None)
+    parser.add_argument(
+        "--algorithms", default=None, help="comma list of training algorithms (default: the conf's)"
+    )
     args = parser.parse_args()
+    # `kedro run --params` splits on commas: a list goes in as a YAML block list
+    training = (
+        "training.algorithms=" + "".join(f"\n- {a}" for a in args.algorithms.split(","))
+        if args.algorithms
+        else ""
+    )
     work = Path(args.workdir or tempfile.mkdtemp(prefix="trendflow-chain-"))
     redis_dir = work / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
@@ -200,7 +238,13 @@ def main() -> None:
         "TRENDFLOW_SCRATCH": str(work / "scratch"),
         "COLUMNS": "250",  # Kedro's rich log lines unwrapped, for the stage times
     }
-    result: dict = {"max_videos": args.max_videos, "workdir": str(work)}
+    result: dict = {
+        "max_videos": args.max_videos,
+        "algorithms": args.algorithms or "conf/base",
+        "workdir": str(work),
+        "load_avg_1m_start": round(os.getloadavg()[0], 2),
+        "reference_sec_start": reference_sec(),
+    }
     try:
         time.sleep(0.5)
         if args.only in (None, "hub"):
@@ -211,7 +255,7 @@ def main() -> None:
             params = (
                 f"dataset.snapshot_source=huggingface,hf_dataset={folder},"
                 f"processing.video_list=snapshots,processing.max_videos={args.max_videos}"
-            )
+            ) + (f",{training}" if training else "")
             seconds = kedro_run(
                 project, env, ["--env", "trending", "--pipelines", "full", "--params", params]
             )
@@ -220,12 +264,20 @@ def main() -> None:
         if args.only in (None, "samples"):
             project = make_project(work / "samples")
             env["TRENDFLOW_QUEUE"] = f"chain-{uuid.uuid4().hex[:8]}"
-            seconds = kedro_run(project, env, ["--pipelines", "full"])
+            seconds = kedro_run(
+                project, env, ["--pipelines", "full", *(["--params", training] if training else [])]
+            )
             stages = stage_seconds((project / "kedro_run.log").read_text())
             result["samples"] = {"full_run_sec": seconds, "stage_sec": stages, **outcome(project)}
     finally:
         redis.terminate()
         redis.wait(10)
+    result["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
+    result["reference_sec_end"] = reference_sec()
+    reference = (result["reference_sec_start"] + result["reference_sec_end"]) / 2
+    for name in ("hub", "samples"):
+        if name in result:
+            result[name]["full_run_over_reference"] = round(result[name]["full_run_sec"] / reference, 1)
     print(json.dumps(result, indent=2, default=str))
 
 
