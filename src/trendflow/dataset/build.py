@@ -20,6 +20,7 @@ import pandas as pd
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.versions import dataprocessor_version
+from trendflow.dataset.components import resolve_config_hash
 from trendflow.dataset.enrichment import enrich_channels
 from trendflow.dataset.kedro_datasets import table_to_parquet_bytes
 from trendflow.dataset.pca import PcaModel, fit_pca_model, transform_pca
@@ -119,7 +120,7 @@ def run_features_for(
         snapshot1[KEY],
         store,
         storage_options=storage_options,
-        config_hash=p.get("config_hash", "auto"),
+        config_hash=resolve_config_hash(p.get("config_hash", "auto"), params.get("profile")),
         n_jobs=p.get("n_jobs", "auto"),
         max_pooled_dims=int(p.get("max_pooled_dims", 64)),
         pca_components=int(p.get("pca_components", 8)),

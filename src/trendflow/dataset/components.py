@@ -38,6 +38,16 @@ class Tier0Component:
         return {o.name: spec_of(o) for o in feature_arrays(self.component.outputs)}
 
 
+def resolve_config_hash(config_hash: str | None, profile: str | None) -> str | None:
+    """`run_features.config_hash: profile` -> the config_hash of `profile` (`dataset.profile`,
+    default `signals`); `auto`, null and a sha256 stay as they are."""
+    if config_hash != "profile":
+        return config_hash
+    from trendflow.worker.execution import profile_config_hash
+
+    return profile_config_hash(profile or FEATURE_PROFILE)
+
+
 def spec_of(output: OutputArray) -> ArraySpec:
     if output.kind in ("vector", "run_vector"):
         return ArraySpec("vector", output.dim)

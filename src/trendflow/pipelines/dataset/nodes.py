@@ -18,7 +18,6 @@ from trendflow.dataset.run_features import RunFeatures
 from trendflow.dataset.snapshots import normalize_snapshots
 from trendflow.dataset.synthetic import SyntheticConfig, ensure_corpus
 from trendflow.storage.store import ResultStore
-from trendflow.worker.execution import profile_config_hash
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +27,6 @@ SOURCES = ("synthetic", "canonical", "trending", "huggingface")
 def dataset_profile(params: dict[str, Any], processing: dict[str, Any]) -> str:
     """The profile whose runs the table joins: `dataset.profile`, else the processing profile."""
     return str(params.get("profile") or processing.get("profile") or "signals")
-
-
-def with_profile_hash(params: dict[str, Any], profile: str) -> dict[str, Any]:
-    """`run_features.config_hash: profile` -> that profile's config_hash (`auto` and a sha stay)."""
-    run_params = dict(params.get("run_features") or {})
-    if run_params.get("config_hash") != "profile":
-        return params
-    run_params["config_hash"] = profile_config_hash(profile)
-    return {**params, "run_features": run_params}
 
 
 def load_snapshots(
@@ -89,7 +79,7 @@ def build_run_features(
     """Run features from the result store, the runs of `dataset_profile`'s config_hash
     (`run_features.config_hash: profile`); `runs_index` (the processing pipeline's outcome) says
     why a video has no run: `processing_error:<error_code>[:<reason>]` or `processing_pending`."""
-    params = with_profile_hash(params, dataset_profile(params, processing))
+    params = {**params, "profile": dataset_profile(params, processing)}
     rf = build.run_features_for(snapshot1, result_store, params)
     return explain_missing_runs(rf, snapshot1, runs_index)
 
