@@ -62,6 +62,9 @@ def run(project: Path, trending_path: str) -> dict:
         for v in comparison["verdicts"]
     ]
     applies = [g for g in goal if g["goal_applies"]]
+    import pandas as pd
+
+    table = pd.read_parquet(project / "data" / "05_model_input" / "training_table.parquet")
     return {
         "check": "real_data_trending",
         "trending_path": trending_path,
@@ -73,11 +76,40 @@ def run(project: Path, trending_path: str) -> dict:
         "walk_forward_test_rows": {
             f"{g['target']}@{g['horizon']}": g["n"] for g in goal if g["split"] == "walk_forward"
         },
+        "walk_forward_test_row_bound": walk_forward_bound(table),
         "rows": comparison["rows"],
         "left_censored": comparison.get("left_censored", []),
         "skipped": comparison["skipped"],
         **timings,
     }
+
+
+def walk_forward_bound(table) -> dict[str, int]:
+    """Per target@horizon: the most rows any forward-in-time evaluation can test. A test row
+    needs at least one training row whose target was observed by the test row's snapshot1, so
+    its snapshot1 is not before the earliest horizon snapshot of any row with that target."""
+    import numpy as np
+    import pandas as pd
+
+    from trendflow.training.features import target_tasks
+    from trendflow.training.folds import observed_at, present_rows
+
+    out = {}
+    s1 = pd.to_datetime(table["snapshot1_at"], utc=True).to_numpy(dtype="datetime64[ns]")
+    for target, horizon in target_tasks(table, _all_targets()):
+        present = present_rows(table, target, horizon)
+        if not present.any():
+            out[f"{target}@{horizon}"] = 0
+            continue
+        first_observed = np.min(observed_at(table, horizon)[present])
+        out[f"{target}@{horizon}"] = int((present & (s1 >= first_observed)).sum())
+    return out
+
+
+def _all_targets():
+    from trendflow.training.config import TrainingParams
+
+    return TrainingParams()
 
 
 def main() -> None:

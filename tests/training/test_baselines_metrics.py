@@ -36,6 +36,41 @@ def test_likes_baseline_uses_likes_at_snapshot1():
         fit_baselines(frame, np.array([1.0, 2.0, 3.0]), "comments")
 
 
+def test_early_popularity_recovers_a_law_in_counts_and_age():
+    rng = np.random.default_rng(1)
+    n = 800
+    views, likes = rng.uniform(4, 14, n), rng.uniform(1, 9, n)
+    age = rng.uniform(1, 300, n)
+    y = 1.0 + 0.8 * views + 0.1 * likes - 0.6 * np.log1p(age) + rng.normal(0, 0.01, n)
+    frame = pd.DataFrame(
+        {
+            "snapshot1__views_log1p": views,
+            "snapshot1__likes_log1p": likes,
+            "video_age_hours_at_snapshot1": age,
+        }
+    )
+    ep = fit_baselines(frame, y, "views")["early_popularity"]
+    assert ep.terms == [
+        "snapshot1__views_log1p",
+        "snapshot1__likes_log1p",
+        "log1p_age_hours",
+        "log1p_age_hours_sq",
+    ]
+    np.testing.assert_allclose(ep.predict(frame), y, atol=0.05)
+    # the age term is what Szabo-Huberman lacks: same views, younger video -> larger forecast
+    young, old = frame.head(1).copy(), frame.head(1).copy()
+    young["video_age_hours_at_snapshot1"], old["video_age_hours_at_snapshot1"] = 2.0, 200.0
+    assert ep.predict(young)[0] > ep.predict(old)[0] + 1.0
+    # a missing fact takes the training median; a missing column is a typed error
+    gap = frame.head(1).assign(snapshot1__likes_log1p=np.nan)
+    assert np.isfinite(ep.predict(gap)).all()
+    with pytest.raises(TrendFlowError):
+        ep.predict(frame.drop(columns="video_age_hours_at_snapshot1"))
+    # round trip through JSON (bundle.json, MLflow) predicts the same
+    again = type(ep).model_validate_json(ep.model_dump_json())
+    np.testing.assert_array_equal(again.predict(frame), ep.predict(frame))
+
+
 def test_regression_metrics_known_values():
     m = regression_metrics(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 6.0]))
     assert m["rmse"] == pytest.approx(1.0) and m["mae"] == pytest.approx(0.5)

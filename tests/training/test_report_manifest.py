@@ -25,7 +25,13 @@ def test_comparison_table_markdown_and_json(run):
     _, _, result, metrics, _, _, manifest = run
     md, js = nodes.build_comparison(metrics, manifest, result)
     table = report.comparison_table(metrics, result.champions())
-    assert set(table["model"]) == {"catboost", "lightgbm", "szabo_huberman", "global_median"}
+    assert set(table["model"]) == {
+        "catboost",
+        "lightgbm",
+        "szabo_huberman",
+        "early_popularity",
+        "global_median",
+    }
     assert table.groupby(["target", "horizon", "split"])["champion"].sum().eq(1).all()
     assert all(isinstance(r["champion"], bool) for r in js["rows"])
     assert all("spearman_low" in r and "mae_high" in r for r in js["rows"])

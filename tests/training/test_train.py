@@ -7,13 +7,14 @@ import pytest
 from tests.training.tables import training_params
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.pipelines.training import nodes
+from trendflow.training.baselines import BASELINES
 from trendflow.training.bundle import ModelBundleDataset, load_bundle
 from trendflow.training.config import TrainingParams, library_of
 from trendflow.training.features import select_features
 from trendflow.training.manifest import build_manifest
 from trendflow.training.train import evaluate_all, fit_all
 
-ALGORITHMS = ["catboost", "lightgbm", "lightgbm_sh", "blend"]
+ALGORITHMS = ["catboost", "lightgbm", "lightgbm_sh", "lightgbm_ep", "blend"]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_every_task_is_trained_per_split_scheme(trained, params):
             assert iv.residual_low <= iv.residual_high and iv.level == 0.9
         assert 1 <= task.models["catboost"].best_iteration <= 60
     test = metrics[(metrics["eval_split"] == "test") & (metrics["bucket"] == "all")]
-    assert set(test["model"]) == {*ALGORITHMS, "global_median", "szabo_huberman"}
+    assert set(test["model"]) == {*ALGORITHMS, *BASELINES}
     assert set(predictions["split"]) == {"time", "channel"}
     # seeded bootstrap intervals bracket the point estimates of every test row
     assert (test["mae_low"] <= test["mae"]).all() and (test["mae"] <= test["mae_high"]).all()
@@ -67,6 +68,30 @@ def test_prior_models_add_the_szabo_huberman_line_to_their_trees(trained, table_
     np.testing.assert_allclose(model.predict(table), trees + prior.predict(table))
     contrib, base = model.contributions(table)
     np.testing.assert_allclose(contrib.sum(axis=1) + base, model.predict(table), atol=1e-9)
+
+
+def test_ep_models_boost_on_the_early_popularity_prior(trained, table_and_meta):
+    table = table_and_meta[0].head(40)
+    result, _, _ = trained
+    model = result.tasks[0].models["lightgbm_ep"]
+    prior = result.tasks[0].baselines["early_popularity"]
+    assert model.prior == prior and prior.terms and "log1p_age_hours" in prior.terms
+    trees = model.native.predict(model.matrix(table), num_iteration=model.best_iteration)
+    np.testing.assert_allclose(model.predict(table), trees + prior.predict(table))
+
+
+def test_parallel_tasks_fit_the_same_models_as_one_at_a_time(table_and_meta):
+    table = table_and_meta[0]
+    base = training_params(targets=["views"], horizons=["14d"], algorithms=["lightgbm", "lightgbm_sh"])
+    one, two = (TrainingParams.parse({**base, "n_jobs": n}) for n in (1, 2))
+    assert two.jobs(10) == 2 and TrainingParams.parse({**base, "n_jobs": "auto"}).jobs(1) == 1
+    spec = select_features(table, one)
+    serial, parallel = fit_all(table, spec, one), fit_all(table, spec, two)
+    assert [t.key for t in serial.tasks] == [t.key for t in parallel.tasks]
+    for a, b in zip(serial.tasks, parallel.tasks, strict=True):
+        assert a.valid_metrics == b.valid_metrics and a.champion == b.champion
+        for name, model in a.models.items():
+            np.testing.assert_array_equal(model.predict(table), b.models[name].predict(table))
 
 
 def test_blend_is_a_validation_weighted_mix_of_a_catboost_and_a_lightgbm(trained, table_and_meta):

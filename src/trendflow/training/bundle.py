@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.training.baselines import Baseline
-from trendflow.training.config import Algorithm, uses_prior
+from trendflow.training.config import Algorithm, prior_of
 from trendflow.training.features import FeatureSpec
 from trendflow.training.manifest import ReproducibilityManifest
 from trendflow.training.models import BlendModel, FittedModel
@@ -93,8 +93,9 @@ class ModelBundle:
 
 
 def card_prior(card: ModelCard):
-    """The Szabo-Huberman prior of an `_sh` model (its card's fitted baseline), else None."""
-    return card.baselines.get("szabo_huberman") if uses_prior(card.algorithm) else None
+    """The prior of an `_sh` / `_ep` model (its card's fitted baseline), else None."""
+    name = prior_of(card.algorithm)
+    return card.baselines.get(name) if name else None
 
 
 def model_key(target: str, horizon: str, split: str, algorithm: str) -> str:

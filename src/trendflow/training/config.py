@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,9 +20,10 @@ from trendflow.contracts.errors import ErrorCode, TrendFlowError
 # Named algorithms (docs/training.md): `<library>` alone learns the target from scratch;
 # `_sh` boosts on top of the Szabo-Huberman log-linear prior (the prior is the init score, the
 # trees learn the residual); `_mono` adds monotone (non-decreasing) constraints on the snapshot1
-# counters; `lightgbm_sh_tuned` is `lightgbm_sh` after a bounded Optuna search on the validation
-# rows; `blend` (params.blend) is a validation-chosen convex mix of the best CatBoost and the best
-# LightGBM algorithm.
+# counters; `_ep` boosts on the early-popularity prior instead (log-linear in the snapshot1
+# counters and the video's age, training/baselines.py); `lightgbm_sh_tuned` is `lightgbm_sh`
+# after a bounded Optuna search on the validation rows; `blend` (params.blend) is a
+# validation-chosen convex mix of the best CatBoost and the best LightGBM algorithm.
 Algorithm = Literal[
     "catboost",
     "lightgbm",
@@ -30,6 +32,10 @@ Algorithm = Literal[
     "catboost_sh_mono",
     "lightgbm_sh_mono",
     "lightgbm_sh_tuned",
+    "catboost_ep",
+    "lightgbm_ep",
+    "catboost_ep_mono",
+    "lightgbm_ep_mono",
     "blend",
 ]
 BLEND = "blend"
@@ -44,8 +50,17 @@ def library_of(algorithm: str) -> Literal["catboost", "lightgbm"]:
     return "catboost" if algorithm.startswith("catboost") else "lightgbm"
 
 
+def prior_of(algorithm: str) -> str | None:
+    """The baseline whose prediction is the init score of `algorithm`'s trees, if any."""
+    if "_sh" in algorithm:
+        return "szabo_huberman"
+    if "_ep" in algorithm:
+        return "early_popularity"
+    return None
+
+
 def uses_prior(algorithm: str) -> bool:
-    return "_sh" in algorithm
+    return prior_of(algorithm) is not None
 
 
 def is_monotone(algorithm: str) -> bool:
@@ -123,7 +138,10 @@ class TuningParams(_Strict):
 
 class TrainingParams(_Strict):
     seed: int = 42
-    threads: int = Field(2, ge=1, description="thread_count (CatBoost) / num_threads (LightGBM)")
+    threads: int = Field(1, ge=1, description="thread_count (CatBoost) / num_threads (LightGBM)")
+    # (target, horizon, split) tasks fitted at once: "auto" = the CPU count (at most 8). The
+    # machine runs n_jobs x threads fitting threads; each model's result does not depend on it.
+    n_jobs: int | Literal["auto"] = Field(1, description="tasks fitted in parallel (threads)")
     targets: list[str] | None = None  # None: every target present in the table
     horizons: list[str] | None = None  # None: every horizon present in the table
     splits: list[SplitKind] = Field(default_factory=lambda: ["time", "channel"])
@@ -194,6 +212,11 @@ class TrainingParams(_Strict):
     def digest(self) -> str:
         """sha256 of the canonical JSON of the parameters (the 'training config version')."""
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+    def jobs(self, n_tasks: int) -> int:
+        """Tasks to fit at once: `n_jobs` ("auto" = CPU count, at most 8), at most `n_tasks`."""
+        wanted = min(os.cpu_count() or 1, 8) if self.n_jobs == "auto" else self.n_jobs
+        return max(1, min(int(wanted), n_tasks))
 
     def bucket_labels(self) -> list[str]:
         return [bucket_label(lo, hi) for lo, hi in self.bucket_bounds()]

@@ -95,12 +95,7 @@ def walk_forward_folds(
     wf = params.walk_forward
     s1 = pd.to_datetime(table["snapshot1_at"], utc=True)
     s1_ns = s1.to_numpy(dtype="datetime64[ns]")
-    observed_col = horizon_columns(horizon)["snapshot_at"]
-    if observed_col in table.columns:
-        observed = pd.to_datetime(table[observed_col], utc=True).to_numpy(dtype="datetime64[ns]")
-    else:
-        offset = np.timedelta64(int(parse_duration(horizon).total_seconds()), "s")
-        observed = s1_ns + offset
+    observed = observed_at(table, horizon)
     inner_valid = _split_values(table, WALK_FORWARD_VALID_COLUMN) == "valid"
     origins = fold_origins(s1_ns[present & ~np.isnat(s1_ns)], wf.max_folds, wf.test_fraction)
     folds: list[Fold] = []
@@ -124,6 +119,16 @@ def walk_forward_folds(
         ):
             folds.append(fold)
     return folds
+
+
+def observed_at(table: pd.DataFrame, horizon: str) -> np.ndarray:
+    """When each row's `horizon` target was observed: its horizon snapshot time (else
+    snapshot1 + horizon), datetime64[ns] UTC."""
+    observed_col = horizon_columns(horizon)["snapshot_at"]
+    if observed_col in table.columns:
+        return pd.to_datetime(table[observed_col], utc=True).to_numpy(dtype="datetime64[ns]")
+    s1 = pd.to_datetime(table["snapshot1_at"], utc=True).to_numpy(dtype="datetime64[ns]")
+    return s1 + np.timedelta64(int(parse_duration(horizon).total_seconds()), "s")
 
 
 def fold_origins(times: np.ndarray, max_folds: int, test_fraction: float) -> np.ndarray:

@@ -33,9 +33,14 @@ MODEL_ORDER = {
     "catboost_sh_mono": 4,
     "lightgbm_sh_mono": 5,
     "lightgbm_sh_tuned": 6,
-    "blend": 7,
-    "szabo_huberman": 8,
-    "global_median": 9,
+    "catboost_ep": 7,
+    "lightgbm_ep": 8,
+    "catboost_ep_mono": 9,
+    "lightgbm_ep_mono": 10,
+    "blend": 11,
+    "early_popularity": 12,
+    "szabo_huberman": 13,
+    "global_median": 14,
 }
 _SHOW = [
     "target",

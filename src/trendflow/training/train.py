@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from trendflow.dataset.schema import target_columns
 from trendflow.training.baselines import BASELINES, Baseline, fit_baselines
-from trendflow.training.config import BLEND, TrainingParams, library_of
+from trendflow.training.config import BLEND, TrainingParams, library_of, prior_of
 from trendflow.training.features import FeatureSpec, target_tasks
 from trendflow.training.folds import Fold, left_censored, task_folds
 from trendflow.training.metrics import (
@@ -141,7 +142,10 @@ def _skip_reason(folds: list[Fold], params: TrainingParams, split: str) -> str |
 
 
 def fit_all(table: pd.DataFrame, spec: FeatureSpec, params: TrainingParams) -> TrainingResult:
-    tasks: list[TaskResult] = []
+    """Every (target, horizon, split) task; `params.n_jobs` of them at a time (threads: CatBoost
+    and LightGBM release the GIL while they fit, and each model keeps `params.threads` threads,
+    so the models are the same as one at a time). Results keep the task order."""
+    todo: list[tuple[str, str, str, list[Fold]]] = []
     skipped: list[dict[str, str]] = []
     for target, horizon in target_tasks(table, params):
         for split in params.splits:
@@ -151,7 +155,17 @@ def fit_all(table: pd.DataFrame, spec: FeatureSpec, params: TrainingParams) -> T
                 log.warning("skipping %s@%s on the %s split: %s", target, horizon, split, reason)
                 skipped.append({"target": target, "horizon": horizon, "split": split, "reason": reason})
                 continue
-            tasks.append(_fit_task(table, spec, params, target, horizon, split, folds))
+            todo.append((target, horizon, split, folds))
+
+    def fit(item: tuple[str, str, str, list[Fold]]) -> TaskResult:
+        return _fit_task(table, spec, params, *item)
+
+    jobs = params.jobs(len(todo))
+    if jobs <= 1:
+        tasks = [fit(item) for item in todo]
+    else:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="trendflow-fit") as pool:
+            tasks = list(pool.map(fit, todo))
     return TrainingResult(spec=spec, tasks=tasks, skipped=skipped)
 
 
@@ -174,12 +188,13 @@ def _fit_fold(
         _target(table, fold.valid, target, horizon),
     )
     baselines = fit_baselines(train, y_train, target)
-    prior = baselines["szabo_huberman"]
     out = FoldResult(fold, {}, baselines, {}, {})
     for algorithm in params.algorithms:
         if algorithm == BLEND:
             continue
         overrides = None
+        name = prior_of(algorithm)
+        prior = baselines[name] if name else None
         if algorithm == TUNED:
             overrides = tune_lightgbm(train, y_train, valid, y_valid, spec, params, prior)
             out.tuned_params = overrides
