@@ -9,7 +9,7 @@ from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.npz_meta import MASK_SUFFIX
 from trendflow.dataprocessor.component import registered_components
 from trendflow.dataprocessor.outputs import TIMESTAMPS, check_arrays, scalar, series, vector
-from trendflow.dataset.components import tier0_components
+from trendflow.dataset.components import profile_components, tier0_components
 from trendflow.dataset.synthetic import SyntheticConfig, make_snapshots, make_videos
 from trendflow.dataset.synthetic_runs import _component_arrays
 
@@ -62,15 +62,18 @@ def test_tier0_set_is_the_signals_profile() -> None:
     ]
 
 
-def test_the_synthetic_corpus_matches_the_declarations() -> None:
-    cfg = SyntheticConfig(n_videos=30, n_channels=4, seed=5)
+@pytest.mark.parametrize("profile", ["signals", "baseline"])
+def test_the_synthetic_corpus_matches_the_declarations(profile: str) -> None:
+    cfg = SyntheticConfig(n_videos=30, n_channels=4, seed=5, profile=profile)
     videos = make_videos(cfg)
     text = make_snapshots(cfg, videos).drop_duplicates("video_id").set_index("video_id")
     assert not videos["has_audio"].all() and videos["has_audio"].any()
+    components = profile_components(profile)
     for row in videos.to_dict("records"):
         row.update(title=text.at[row["video_id"], "title"], tags=text.at[row["video_id"], "tags"])
-        arrays = _component_arrays(row, 0.0)
-        for c in tier0_components():
+        arrays = _component_arrays(row, 0.0, components)
+        assert set(arrays) == {c.name for c in components}
+        for c in components:
             c.component.check_output(arrays[c.name][0])
 
 
