@@ -183,3 +183,28 @@ def test_audio_is_announced_while_the_video_decodes(sample_video, signals_profil
     hooks.thread.join(30)
     assert metadata.audio is not None and hooks.read == metadata.components["frame_stats"].frame_indices
     assert not (tmp_path / "fd" / "frames.npy").exists()  # the policy keeps no frames
+
+
+def test_a_failure_before_the_plan_drops_the_stream_readers(sample_video, tmp_path, monkeypatch) -> None:
+    """A component with no dependency (text_stats) fails transiently at once, before or while the
+    segmenter plans: the run stops, the stream's readers are skipped without reading, and the
+    decoder never waits on their queues (it did, until the run's deadline, before they were
+    dropped). A thread join bounds the test so a regression fails instead of hanging."""
+    from trendflow.contracts.errors import TrendFlowError
+
+    def fail(self: object, ctx: RunContext) -> None:
+        raise TrendFlowError(ErrorCode.TRITON_UNAVAILABLE, "model server down (test)")
+
+    monkeypatch.setattr(component_class("text_stats"), "run", fail)
+    result: list[RunOutcome] = []
+    path = sample_video("bikes.mp4")
+    worker = threading.Thread(target=lambda: result.append(_process(path, tmp_path)[0]), daemon=True)
+    worker.start()
+    worker.join(timeout=300)
+    assert not worker.is_alive(), "the run hung on a stream reader that was skipped"
+    (outcome,) = result
+    assert outcome.status == "error" and outcome.error_code is ErrorCode.TRITON_UNAVAILABLE
+    assert outcome.manifest is not None
+    records = {c.name: c for c in outcome.manifest.components}
+    for name in VISUAL:
+        assert records[name].status in ("skipped", "ok"), (name, records[name])

@@ -242,7 +242,7 @@ class Run:
             while pending or running:
                 if self._failure() is not None:
                     for name in pending:
-                        self.steps.not_run(self._step(name), {"status": "skipped", "warnings": [_STOPPED]})
+                        self._not_run(name, {"status": "skipped", "warnings": [_STOPPED]})
                     pending = []
                 busy = sum(1 for n in running.values() if n not in readers and n not in self._waiting)
                 for name in list(pending):
@@ -257,7 +257,7 @@ class Run:
                         self.steps.reuse(name)
                     elif "segmenter" in bad:  # it failed between this loop's checks: stopped, as above
                         pending.remove(name)
-                        self.steps.not_run(self._step(name), {"status": "skipped", "warnings": [_STOPPED]})
+                        self._not_run(name, {"status": "skipped", "warnings": [_STOPPED]})
                     elif bad:
                         pending.remove(name)
                         self._dependency_failed(name, bad)
@@ -325,10 +325,17 @@ class Run:
 
         return note
 
+    def _not_run(self, name: str, fields: dict[str, Any]) -> None:
+        """Record `name` without running it. A stream reader that never runs is drained first:
+        the decoder would otherwise wait on its full queue until the run's deadline."""
+        if self.streaming is not None:
+            self.streaming.drain(name)
+        self.steps.not_run(self._step(name), fields)
+
     def _dependency_failed(self, name: str, bad: list[str]) -> None:
         message = f"dependency {', '.join(bad)} did not succeed; component not run"
         fields = {"status": "error", "error_code": ErrorCode.DEPENDENCY_MISSING, "error": message}
-        self.steps.not_run(self._step(name), fields)
+        self._not_run(name, fields)
         if not self.profile.components[name].required:
             self.writer.add_warning(f"optional component {name} not run: {message}")
 

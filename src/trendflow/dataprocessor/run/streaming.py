@@ -54,16 +54,19 @@ class StreamingSegment:
         self.audio_ready = threading.Event()  # the audio components may start
         self.done = threading.Event()  # the segmenter is recorded (ok or not)
         self.failed = False
+        self._dropped: set[str] = set()  # consumers that will never read (skipped before the plan)
+        self._lock = threading.Lock()
 
     # -- StreamHooks -----------------------------------------------------------------------
     def on_plan(self, provisional: FramesMetadata) -> FrameBus | None:
         bus = FrameBus(self.deadline)
-        for name in self.consumers:
-            if name in provisional.components:
-                bus.subscribe(name, provisional.components[name].frame_indices)
+        with self._lock:
+            for name in self.consumers:
+                if name in provisional.components and name not in self._dropped:
+                    bus.subscribe(name, provisional.components[name].frame_indices)
+            self.bus = bus
         self.ctx.metadata = provisional
         self.ctx.frames = StreamFrames(bus, self.frames_dir)
-        self.bus = bus
         self.planned.set()
         return bus
 
@@ -107,5 +110,8 @@ class StreamingSegment:
             raise StreamStopped(STOPPED)
 
     def drain(self, name: str) -> None:
-        if self.bus is not None:
-            self.bus.drain(name)
+        """`name` reads no more frames; one dropped before the plan is never subscribed."""
+        with self._lock:
+            self._dropped.add(name)
+            if self.bus is not None:
+                self.bus.drain(name)
