@@ -134,6 +134,32 @@ def test_ocr_reads_title_cards_and_keeps_text_only_by_policy(
     assert_model_recorded(out, "ocr")
 
 
+def test_ocr_batches_recognition_across_frames_without_changing_a_frame(triton_client: TritonClient) -> None:
+    """Frames of two sizes sent at once reach the model together (the dynamic batcher merges
+    ragged requests) and each reads exactly as when it is sent alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    grpc = triton_client._grpc
+    images = load_rgb_images(SAMPLES_DIR / "frames")
+    assert len({im.shape for im in images}) > 1
+
+    def read(image: np.ndarray) -> tuple[np.ndarray, list[bytes]]:
+        out = triton_client.infer("ocr", "1", {"image": image[np.newaxis]})
+        return out["boxes"].reshape(-1, 9), list(out["text"].reshape(-1))
+
+    alone = [read(image) for image in images]
+    before = grpc.get_inference_statistics("ocr", "1", as_json=True)["model_stats"][0]
+    with ThreadPoolExecutor(len(images)) as pool:
+        together = list(pool.map(read, images))
+    after = grpc.get_inference_statistics("ocr", "1", as_json=True)["model_stats"][0]
+    frames_read = int(after["inference_count"]) - int(before["inference_count"])
+    executions = int(after["execution_count"]) - int(before["execution_count"])
+    assert frames_read == len(images) and executions < len(images)  # some frames shared a batch
+    for (boxes, texts), (boxes_b, texts_b) in zip(alone, together, strict=True):
+        assert texts == texts_b and np.array_equal(boxes, boxes_b)
+    assert any(b"Revenge" in t for _, texts in alone for t in texts)
+
+
 def test_text_embedding_is_multilingual_and_masks_missing_fields(
     tmp_path: Path, triton_client: TritonClient
 ) -> None:

@@ -1,10 +1,21 @@
-"""Triton Python backend: RapidOCR (PP-OCR ONNX models from `weights/`) -> text lines per frame."""
+"""Triton Python backend: RapidOCR (PP-OCR ONNX models from `weights/`) -> text lines per frame.
+
+Detection runs frame by frame; recognition runs only on the lines the detector found, batched
+across every frame of the requests Triton's dynamic batcher delivered together. RapidOCR pads
+each recognition batch to its widest line, so a line's result would depend on its batch mates;
+here a line is padded to its own width, rounded up to a `PAD_STEP` bucket, and only lines of
+one bucket share a batch: a frame reads the same, alone or batched with others.
+"""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
+
+PAD_STEP = 2.0  # padded width / height of a recognition input rounds up to a multiple of this
+REC_BATCH = 16  # lines per recognizer call
 
 
 def engine_params(weights_dir, threads, limit_side_len):
@@ -23,14 +34,76 @@ def engine_params(weights_dir, threads, limit_side_len):
     }
 
 
+def padded_ratio(crop, base_ratio):
+    """Width / height the recogniser pads `crop` to: its own, bucketed, never under the model's."""
+    ratio = crop.shape[1] / float(crop.shape[0])
+    return max(base_ratio, math.ceil(ratio / PAD_STEP) * PAD_STEP)
+
+
+def recognize_lines(recognizer, crops):
+    """(text, score) per line crop, independent of which other crops are passed with it."""
+    _, height, width = recognizer.rec_image_shape[:3]
+    ratios = [padded_ratio(c, width / height) for c in crops]
+    results = [("", 0.0)] * len(crops)
+    for ratio in sorted(set(ratios)):
+        members = [i for i, r in enumerate(ratios) if r == ratio]
+        for start in range(0, len(members), REC_BATCH):
+            chunk = members[start : start + REC_BATCH]
+            batch = np.stack([recognizer.resize_norm_img(crops[i], ratio) for i in chunk]).astype(np.float32)
+            lines, _ = recognizer.postprocess_op(
+                recognizer.session(batch),
+                False,
+                wh_ratio_list=[crops[i].shape[1] / float(crops[i].shape[0]) for i in chunk],
+                max_wh_ratio=ratio,
+            )
+            for i, line in zip(chunk, lines, strict=True):
+                results[i] = (line[0], float(line[1]))
+    return results
+
+
+def run_ocr_frames(engine, frames):
+    """For each RGB frame: (n, 9) float32 [corners..., score] and the n line texts."""
+    from rapidocr.ch_ppocr_cls import TextClsOutput
+    from rapidocr.ch_ppocr_rec import TextRecOutput
+    from rapidocr.main import RapidOCRError
+
+    detected, crops = [], []
+    for rgb in frames:
+        image = engine.load_img(np.ascontiguousarray(rgb[..., ::-1]))  # RapidOCR reads BGR
+        img, op_record = engine.preprocess_img(image)
+        try:
+            frame_crops, det_res = engine.detect_and_crop(img, op_record)
+        except RapidOCRError:  # no text found: nothing to recognise in this frame
+            detected.append(None)
+            continue
+        detected.append((image, op_record, det_res, len(crops), len(frame_crops)))
+        crops.extend(frame_crops)
+    lines = recognize_lines(engine._load_rec_model(), crops) if crops else []
+    out = []
+    for item in detected:
+        if item is None:
+            out.append((np.zeros((0, 9), np.float32), []))
+            continue
+        image, op_record, det_res, start, count = item
+        txts, scores = zip(*lines[start : start + count], strict=True)
+        rec_res = TextRecOutput(
+            imgs=crops[start : start + count], txts=txts, scores=list(scores), word_results=(None,) * count
+        )
+        result = engine.build_final_output(
+            image, det_res, TextClsOutput(), rec_res, crops[start : start + count], op_record
+        )
+        if result.boxes is None or not result.txts:
+            out.append((np.zeros((0, 9), np.float32), []))
+            continue
+        corners = np.asarray(result.boxes, np.float32).reshape(len(result.txts), 8)
+        score = np.asarray(result.scores, np.float32).reshape(-1, 1)
+        out.append((np.concatenate([corners, score], axis=1), list(result.txts)))
+    return out
+
+
 def run_ocr(engine, rgb):
     """(n, 9) float32 [corners..., score] and the n line texts of one RGB frame."""
-    result = engine(np.ascontiguousarray(rgb[..., ::-1]))  # RapidOCR reads OpenCV's BGR order
-    if result.boxes is None or not result.txts:
-        return np.zeros((0, 9), np.float32), []
-    corners = np.asarray(result.boxes, np.float32).reshape(len(result.txts), 8)
-    scores = np.asarray(result.scores, np.float32).reshape(-1, 1)
-    return np.concatenate([corners, scores], axis=1), list(result.txts)
+    return run_ocr_frames(engine, [rgb])[0]
 
 
 class TritonPythonModel:
@@ -47,16 +120,16 @@ class TritonPythonModel:
         self.engine = RapidOCR(params=engine_params(weights_dir, threads, limit))
 
     def execute(self, requests):
+        # Each request is one frame ([1, H, W, 3]; frames of different sizes batch raggedly).
+        images = [pb_utils.get_input_tensor_by_name(r, "image").as_numpy()[0] for r in requests]
         responses = []
-        for request in requests:
-            image = pb_utils.get_input_tensor_by_name(request, "image").as_numpy()
-            boxes, texts = run_ocr(self.engine, image)
+        for boxes, texts in run_ocr_frames(self.engine, images):
             responses.append(
                 pb_utils.InferenceResponse(
                     output_tensors=[
-                        pb_utils.Tensor("boxes", boxes),
+                        pb_utils.Tensor("boxes", boxes[np.newaxis]),
                         pb_utils.Tensor(
-                            "text", np.array([t.encode("utf-8") for t in texts], dtype=np.object_)
+                            "text", np.array([[t.encode("utf-8") for t in texts]], dtype=np.object_)
                         ),
                     ]
                 )

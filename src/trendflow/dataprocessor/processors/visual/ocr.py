@@ -50,7 +50,9 @@ def frame_text_features(boxes: np.ndarray, texts: list[str], height: int, width:
 
 
 def read_frame(model: ServedModel, frame: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    out = model.infer({"image": np.ascontiguousarray(frame)})
+    """One frame's lines: a request of one frame, which the server's dynamic batcher may join
+    with others (this video's next frame, other videos' frames); the result is the same."""
+    out = model.infer({"image": np.ascontiguousarray(frame)[np.newaxis]})
     texts = [
         t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in out["text"].reshape(-1)
     ]
@@ -62,7 +64,7 @@ class Ocr(Component):
     name = "ocr"
     processor = "visual"
     schema_version = "1.0.0"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1: lines padded to their own width (batch-invariant recognition)
     outputs = (TIMESTAMPS, *series(*PER_FRAME), scalar("text_frame_ratio"), raw_text("text"))
 
     def run(self, ctx: RunContext) -> ComponentOutput:
@@ -74,8 +76,9 @@ class Ocr(Component):
         lines: list[str] = []
         batch_size = int(self.spec.batching.get("batch_size", 4))
         frames_in = (frame for _, frames in frame_batches(ctx, indices, batch_size) for frame in frames)
-        # One request per frame (the OCR model takes one image); the next frames are read while
-        # the server works. RapidOCR recognises only the boxes its detector found.
+        # One request per frame, the next frames read while the server works: a frame is read as
+        # soon as it is decoded. The server detects text frame by frame and recognises the lines
+        # found, batched across the frames it was sent together (serving/model_repository/ocr).
         for frame, (boxes, texts) in pipelined(frames_in, lambda f: read_frame(model, f)):
             rows.append(frame_text_features(boxes, texts, *frame.shape[:2]))
             lines.append(" | ".join(texts))
