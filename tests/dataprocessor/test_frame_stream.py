@@ -183,3 +183,21 @@ def test_a_shortened_stream_restarts_its_consumer_on_the_replay_pass() -> None:
     thread.join(10)
     bus.wait_final("whole")
     assert results == {"restarts": 1, "cut": ([0, 1], [0, 1])}
+
+
+def test_consumers_share_the_decoded_frames_read_only() -> None:
+    """No copy per consumer: every subscriber gets the published frame itself, and none can
+    change it under the others."""
+    bus = FrameBus(time.monotonic() + 30, queue_frames=4)
+    bus.subscribe("a", [0, 1])
+    bus.subscribe("b", [1])
+    published = [frame(0), frame(1)]
+    for j, rgb in enumerate(published):
+        bus.publish(j, j / 4, rgb)
+    bus.begin("a")
+    bus.begin("b")
+    from_a, from_b = bus.take("a", [0, 1]), bus.take("b", [1])
+    assert from_a[1] is published[1] and from_b[0] is published[1]
+    with pytest.raises(ValueError, match="read-only"):
+        from_b[0][0, 0, 0] = 7
+    assert int(from_a[1][0, 0, 0]) == 1

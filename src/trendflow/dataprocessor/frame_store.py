@@ -77,6 +77,10 @@ class FrameStore:
             return np.empty((0, *self.shape), dtype=np.uint8)
         return np.asarray(self.frames[idx])  # fancy indexing copies only these frames
 
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        """As `StreamFrames.get_frames`: a sequence of frames (here one array) in the order asked."""
+        return self.get_batch(indices)
+
     def timestamps(self, indices: Sequence[int]) -> np.ndarray:
         union = np.asarray(self.metadata.union_timestamps_sec, dtype=np.float64)
         return union[self._check(indices)]

@@ -83,6 +83,13 @@ class AnalysisSettings(BaseModel):
     min_duration_sec: float = 5.0
     max_duration_sec: float = 1200.0
     workers: int = Field(2, ge=1, le=16, description="Components run concurrently (threads).")
+    component_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="In a streaming run, how much nicer the component threads are than the decoder, "
+        "which paces the run: they use the cores it leaves idle (0: same priority).",
+    )
 
 
 class ProfileDef(BaseModel):
@@ -141,7 +148,7 @@ class Profile(BaseModel):
         """What enters config_hash: everything that changes results, nothing cosmetic."""
         return {
             "name": self.name,
-            "analysis": self.analysis.model_dump(exclude={"workers"}),
+            "analysis": self.analysis.model_dump(exclude={"workers", "component_nice"}),  # speed only
             "components": {n: c.model_dump(mode="json") for n, c in sorted(self.components.items())},
         }
 

@@ -7,15 +7,51 @@ figure is the process peak during that window, an upper bound for the component 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psutil
 
 _MB = 1024 * 1024
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c") if sys.platform == "linux" else None
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def release_free_heap() -> None:
+    """Give the heap's free pages back to the OS (glibc `malloc_trim`; a no-op elsewhere). Frames
+    freed out of order (a streaming run's consumers release them at their own pace) leave holes
+    glibc keeps: on a 10-minute film the peak RSS was 1175 MB without trimming, 972 MB with a
+    trim every 256 frames, at the same speed."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def lower_thread_priority(increment: int) -> None:
+    """Make the calling thread `increment` nicer (Linux gives each thread its own nice value;
+    the threads it starts inherit it). A no-op elsewhere, and never reversible without
+    CAP_SYS_NICE: call it only in threads that end with the run (the scheduler's pools)."""
+    if increment <= 0 or sys.platform != "linux":
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
 
 
 class RssSampler:

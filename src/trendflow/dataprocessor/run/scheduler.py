@@ -27,7 +27,7 @@ from trendflow.dataprocessor.frame_store import FrameStore
 from trendflow.dataprocessor.frame_stream import StreamFrames, StreamRestarted, current_component
 from trendflow.dataprocessor.graph import Profile
 from trendflow.dataprocessor.manifest_writer import ManifestWriter
-from trendflow.dataprocessor.resources import RssSampler
+from trendflow.dataprocessor.resources import RssSampler, lower_thread_priority
 from trendflow.dataprocessor.run.artifacts import load_audio, store_metadata, store_output
 from trendflow.dataprocessor.run.request import ProcessRequest, ProgressCallback, RunOutcome
 from trendflow.dataprocessor.run.reuse import ReusePlan
@@ -234,10 +234,23 @@ class Run:
         pending = [n for n in self.profile.order if n != "segmenter"]
         running: dict[Future[ComponentRecord], str] = {}
         readers = self.streaming.consumers if self.streaming is not None else []
+        # Beside a decoder the components yield to it: on a busy core its frame threads stall the
+        # whole run, while a component behind by a few frames has its queue (docs/orchestrator.md).
+        nice = self.profile.analysis.component_nice if self.streaming is not None else 0
         with (
             # Threads beyond `workers` only ever wait (for the segmenter's record), never compute.
-            ThreadPoolExecutor(max_workers=max(workers, len(pending)), thread_name_prefix="comp") as pool,
-            ThreadPoolExecutor(max_workers=max(1, len(readers)), thread_name_prefix="stream") as streams,
+            ThreadPoolExecutor(
+                max_workers=max(workers, len(pending)),
+                thread_name_prefix="comp",
+                initializer=lower_thread_priority,
+                initargs=(nice,),
+            ) as pool,
+            ThreadPoolExecutor(
+                max_workers=max(1, len(readers)),
+                thread_name_prefix="stream",
+                initializer=lower_thread_priority,
+                initargs=(nice,),
+            ) as streams,
         ):
             while pending or running:
                 if self._failure() is not None:

@@ -13,14 +13,17 @@ from trendflow.dataprocessor.component import RunContext
 
 def frame_batches(
     ctx: RunContext, indices: Sequence[int], batch_size: int
-) -> Iterator[tuple[Sequence[int], np.ndarray]]:
-    """(indices, RGB uint8 (n, H, W, 3)) chunks, so at most `batch_size` frames sit in memory."""
+) -> Iterator[tuple[Sequence[int], Sequence[np.ndarray]]]:
+    """(indices, RGB uint8 (H, W, 3) frames) chunks, so at most `batch_size` frames sit in memory.
+
+    The frames are read-only and, in a streaming run, the decoded frames themselves (shared by
+    every component; no copy): read them, index them, stack what you derive from them."""
     if ctx.frames is None:
         raise TrendFlowError(ErrorCode.DEPENDENCY_MISSING, "the run context has no frame store")
     step = max(1, int(batch_size))
     for start in range(0, len(indices), step):
         chunk = indices[start : start + step]
-        yield chunk, np.asarray(ctx.frames.get_batch(list(chunk)))
+        yield chunk, ctx.frames.get_frames(list(chunk))
 
 
 def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -56,7 +59,7 @@ def resize_short_side(frame: np.ndarray, short_side: int) -> np.ndarray:
     return cv2.resize(frame, scaled_size(height, width, short_side), interpolation=cv2.INTER_LINEAR)
 
 
-def resize_batch(frames: np.ndarray, short_side: int) -> np.ndarray:
+def resize_batch(frames: Sequence[np.ndarray], short_side: int) -> np.ndarray:
     """A batch resized frame by frame into one contiguous (n, h, w, C) array."""
     return np.stack([resize_short_side(frame, short_side) for frame in frames])
 

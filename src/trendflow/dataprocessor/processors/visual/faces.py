@@ -8,6 +8,8 @@ largest_face_area 0 (measured, mask True) and a NaN position (mask False).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 from pydantic import Field
@@ -25,11 +27,11 @@ from trendflow.dataprocessor.processors.visual._frames import frame_batches
 from trendflow.serving.component_support import pipelined, served_model
 
 
-def capped(frames: np.ndarray, max_side: int) -> np.ndarray:
-    h, w = frames.shape[1:3]
+def capped(frames: Sequence[np.ndarray], max_side: int) -> np.ndarray:
+    h, w = frames[0].shape[:2]
     scale = max_side / max(h, w)
     if scale >= 1:
-        return np.ascontiguousarray(frames)
+        return np.ascontiguousarray(np.stack(frames))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 

@@ -8,6 +8,8 @@ fixed working size keeps it comparable across videos. Luma is BT.601 (OpenCV's R
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 from pydantic import Field
@@ -42,7 +44,7 @@ def colorfulness(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def frame_statistics(frames: np.ndarray, short_side: int = 240) -> dict[str, np.ndarray]:
+def frame_statistics(frames: Sequence[np.ndarray], short_side: int = 240) -> dict[str, np.ndarray]:
     """The five statistics of each RGB uint8 frame of a batch, as float32 (n,) arrays."""
     small = resize_batch(frames, short_side)
     n = small.shape[0]

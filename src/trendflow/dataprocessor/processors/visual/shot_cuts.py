@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -76,14 +76,14 @@ class ContentScorer:
         self.detector_short_side = detector_short_side
         self._previous: np.ndarray | None = None
 
-    def _hsv(self, frames: np.ndarray) -> np.ndarray:
+    def _hsv(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         # Bilinear, as ContentDetector's own downscale: 4x cheaper than area averaging at a
         # non-2 ratio, and the cut F1 is the same.
-        size = scaled_size(frames.shape[1], frames.shape[2], self.detector_short_side)
+        size = scaled_size(frames[0].shape[0], frames[0].shape[1], self.detector_short_side)
         small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames])
         return stacked_cvt(small, cv2.COLOR_RGB2HSV)
 
-    def scores(self, frames: np.ndarray) -> np.ndarray:
+    def scores(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """float32 (n,); the very first frame of the stream scores NaN (nothing to compare)."""
         hsv = self._hsv(frames)
         chain = list(hsv) if self._previous is None else [self._previous, *hsv]
