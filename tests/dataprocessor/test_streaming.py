@@ -208,3 +208,29 @@ def test_a_failure_before_the_plan_drops_the_stream_readers(sample_video, tmp_pa
     records = {c.name: c for c in outcome.manifest.components}
     for name in VISUAL:
         assert records[name].status in ("skipped", "ok"), (name, records[name])
+
+
+def test_a_reader_whose_step_fails_before_it_reads_is_dropped(sample_video, tmp_path, monkeypatch) -> None:
+    """The journal entry that starts shot_cuts cannot be written (a full store does this), so its
+    step fails before the component reads a frame: the run ends with the storage error instead
+    of the decoder waiting on shot_cuts' full queue until the run's deadline (found by CI on a
+    12 KB tmpfs store). A thread join bounds the test so a regression fails instead of hanging."""
+    from trendflow.contracts.errors import TrendFlowError
+    from trendflow.dataprocessor.state import RunRecorder
+
+    original = RunRecorder.started
+
+    def started(self: RunRecorder, name: str) -> None:
+        if name == "shot_cuts":
+            raise TrendFlowError(ErrorCode.STORAGE_UNAVAILABLE, "no space left on device (test)")
+        original(self, name)
+
+    monkeypatch.setattr(RunRecorder, "started", started)
+    result: list[RunOutcome] = []
+    path = sample_video("bikes.mp4")
+    worker = threading.Thread(target=lambda: result.append(_process(path, tmp_path)[0]), daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the run hung on a stream reader whose step failed"
+    (outcome,) = result
+    assert outcome.status == "error" and outcome.error_code is ErrorCode.STORAGE_UNAVAILABLE

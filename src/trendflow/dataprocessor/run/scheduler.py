@@ -328,7 +328,14 @@ class Run:
                 return store_output(self.store, self.identity, self.request.policy, step, component, output)
             raise TrendFlowError(ErrorCode.INTERNAL, f"{name}: the frame stream restarted too often")
 
-        return self.steps.run(step, work)
+        try:
+            return self.steps.run(step, work)
+        finally:
+            # The step can fail before `work` reads a frame (its journal entry could not be
+            # written to a full store): a reader that stopped for any reason is dropped, or the
+            # decoder would wait on its full queue until the run's deadline.
+            if self.streaming is not None:
+                self.streaming.drain(name)
 
     def _halved(self, name: str) -> Callable[[int, int, str], None]:
         def note(old: int, new: int, why: str) -> None:
