@@ -26,6 +26,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -194,9 +195,6 @@ def pair_mode(videos: list[Path], profile: str, rounds: int = 1) -> dict:
     the median ratio."""
     load_before = load_avg()
     results = [pair_round(videos, profile) for _ in range(max(1, rounds))]
-    ratios = sorted(r["throughput_ratio"] for r in results)
-    middle = len(ratios) // 2
-    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
     return {
         "mode": "pair",
         "videos": [str(v) for v in videos],
@@ -206,7 +204,7 @@ def pair_mode(videos: list[Path], profile: str, rounds: int = 1) -> dict:
         "load_avg_after_1m_5m_15m": load_avg(),
         **results[0],
         "rounds": results,
-        "throughput_ratio_median": round(median, 3),
+        "throughput_ratio_median": round(statistics.median(r["throughput_ratio"] for r in results), 3),
         "target_throughput_ratio": 1.3,
     }
 
@@ -228,8 +226,7 @@ def main() -> None:
     with triton_for(args.profile):
         if args.pair is not None:
             second = Path(args.pair) if args.pair else args.video
-            rounds = max(1, args.repeats)
-            print(json.dumps(pair_mode([args.video, second], args.profile, rounds), indent=2))
+            print(json.dumps(pair_mode([args.video, second], args.profile, args.repeats), indent=2))
             return
         if not args.no_warmup:
             warm_up(args.profile)

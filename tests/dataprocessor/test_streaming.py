@@ -45,6 +45,17 @@ def _process(path: Path, tmp_path: Path, **options: object) -> tuple[RunOutcome,
     return process_video(request), store
 
 
+def _process_bounded(path: Path, tmp_path: Path, timeout_sec: float, hang: str) -> RunOutcome:
+    """`_process` in a thread joined with a bound: a regression that hangs fails with `hang`."""
+    result: list[RunOutcome] = []
+    worker = threading.Thread(target=lambda: result.append(_process(path, tmp_path)[0]), daemon=True)
+    worker.start()
+    worker.join(timeout=timeout_sec)
+    assert not worker.is_alive(), hang
+    (outcome,) = result
+    return outcome
+
+
 def _npz(store: ResultStore, outcome: RunOutcome, name: str) -> dict[str, np.ndarray]:
     assert outcome.manifest is not None
     layout = RunLayout.of(outcome.identity)  # type: ignore[arg-type]
@@ -196,13 +207,9 @@ def test_a_failure_before_the_plan_drops_the_stream_readers(sample_video, tmp_pa
         raise TrendFlowError(ErrorCode.TRITON_UNAVAILABLE, "model server down (test)")
 
     monkeypatch.setattr(component_class("text_stats"), "run", fail)
-    result: list[RunOutcome] = []
-    path = sample_video("bikes.mp4")
-    worker = threading.Thread(target=lambda: result.append(_process(path, tmp_path)[0]), daemon=True)
-    worker.start()
-    worker.join(timeout=300)
-    assert not worker.is_alive(), "the run hung on a stream reader that was skipped"
-    (outcome,) = result
+    outcome = _process_bounded(
+        sample_video("bikes.mp4"), tmp_path, 300, "the run hung on a stream reader that was skipped"
+    )
     assert outcome.status == "error" and outcome.error_code is ErrorCode.TRITON_UNAVAILABLE
     assert outcome.manifest is not None
     records = {c.name: c for c in outcome.manifest.components}
@@ -226,11 +233,7 @@ def test_a_reader_whose_step_fails_before_it_reads_is_dropped(sample_video, tmp_
         original(self, name)
 
     monkeypatch.setattr(RunRecorder, "started", started)
-    result: list[RunOutcome] = []
-    path = sample_video("bikes.mp4")
-    worker = threading.Thread(target=lambda: result.append(_process(path, tmp_path)[0]), daemon=True)
-    worker.start()
-    worker.join(timeout=120)
-    assert not worker.is_alive(), "the run hung on a stream reader whose step failed"
-    (outcome,) = result
+    outcome = _process_bounded(
+        sample_video("bikes.mp4"), tmp_path, 120, "the run hung on a stream reader whose step failed"
+    )
     assert outcome.status == "error" and outcome.error_code is ErrorCode.STORAGE_UNAVAILABLE

@@ -34,26 +34,27 @@ def engine_params(weights_dir, threads, limit_side_len):
     }
 
 
-def padded_ratio(crop, base_ratio):
-    """Width / height the recogniser pads `crop` to: its own, bucketed, never under the model's."""
-    ratio = crop.shape[1] / float(crop.shape[0])
+def padded_ratio(ratio, base_ratio):
+    """Width / height the recogniser pads a line of `ratio` to: its own, bucketed, never under
+    the model's."""
     return max(base_ratio, math.ceil(ratio / PAD_STEP) * PAD_STEP)
 
 
 def recognize_lines(recognizer, crops):
     """(text, score) per line crop, independent of which other crops are passed with it."""
     _, height, width = recognizer.rec_image_shape[:3]
-    ratios = [padded_ratio(c, width / height) for c in crops]
+    own = [c.shape[1] / float(c.shape[0]) for c in crops]
+    padded = [padded_ratio(r, width / height) for r in own]
     results = [("", 0.0)] * len(crops)
-    for ratio in sorted(set(ratios)):
-        members = [i for i, r in enumerate(ratios) if r == ratio]
+    for ratio in sorted(set(padded)):
+        members = [i for i, r in enumerate(padded) if r == ratio]
         for start in range(0, len(members), REC_BATCH):
             chunk = members[start : start + REC_BATCH]
             batch = np.stack([recognizer.resize_norm_img(crops[i], ratio) for i in chunk]).astype(np.float32)
             lines, _ = recognizer.postprocess_op(
                 recognizer.session(batch),
                 False,
-                wh_ratio_list=[crops[i].shape[1] / float(crops[i].shape[0]) for i in chunk],
+                wh_ratio_list=[own[i] for i in chunk],
                 max_wh_ratio=ratio,
             )
             for i, line in zip(chunk, lines, strict=True):

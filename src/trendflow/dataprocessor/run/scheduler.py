@@ -321,18 +321,14 @@ class Run:
                             self._waiting.discard(name)
                 except StreamRestarted:
                     continue  # a replay pass: read the stream again from its start
-                except BaseException:
-                    if self.streaming is not None:
-                        self.streaming.drain(name)  # never stall the decoder
-                    raise
                 return store_output(self.store, self.identity, self.request.policy, step, component, output)
             raise TrendFlowError(ErrorCode.INTERNAL, f"{name}: the frame stream restarted too often")
 
         try:
             return self.steps.run(step, work)
         finally:
-            # The step can fail before `work` reads a frame (its journal entry could not be
-            # written to a full store): a reader that stopped for any reason is dropped, or the
+            # A reader that stopped for any reason (done, failed, or its step failed before
+            # `work` read a frame: a full store refuses the journal entry) is dropped, or the
             # decoder would wait on its full queue until the run's deadline.
             if self.streaming is not None:
                 self.streaming.drain(name)

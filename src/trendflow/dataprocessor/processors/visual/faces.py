@@ -31,7 +31,7 @@ def capped(frames: Sequence[np.ndarray], max_side: int) -> np.ndarray:
     h, w = frames[0].shape[:2]
     scale = max_side / max(h, w)
     if scale >= 1:
-        return np.ascontiguousarray(np.stack(frames))
+        return np.stack(frames)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 
