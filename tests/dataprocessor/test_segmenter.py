@@ -133,6 +133,26 @@ def test_stored_frames_are_the_frames_their_timestamps_name(
     assert meta.decode.targets_off_grid == 0 and meta.decode.passes == 1
 
 
+def test_decoder_thread_count_changes_no_frame_and_no_config_hash(
+    sample_video, signals_profile, tmp_path
+) -> None:
+    """`analysis.decode_threads` is speed only: one frame thread and sixteen store the same frames
+    at the same times, and the profile's config_hash does not see the setting."""
+    stored = []
+    for threads in (1, 16):
+        analysis = signals_profile.analysis.model_copy(update={"decode_threads": threads})
+        profile = signals_profile.model_copy(update={"analysis": analysis})
+        assert profile.canonical() == signals_profile.canonical()
+        meta = run_segment(sample_video("bikes.mp4"), profile, tmp_path / str(threads))
+        assert meta.decode.skip_frame == "NONREF" and meta.decode.passes == 1
+        frames = np.load(tmp_path / str(threads) / "frames_dir" / FRAMES_FILE)
+        stored.append((meta.union_timestamps_sec, meta.components, frames))
+    (times_1, components_1, frames_1), (times_16, components_16, frames_16) = stored
+    assert times_1 == times_16 and components_1 == components_16
+    assert frames_1.shape[0] == len(times_1) > 0
+    np.testing.assert_array_equal(frames_1, frames_16)
+
+
 def test_skip_frame_that_loses_precision_falls_back_to_a_full_decode(
     generated_media: GeneratedMedia, signals_profile, tmp_path
 ) -> None:

@@ -74,6 +74,10 @@ class ProfileComponent(BaseModel):
     models: list[ModelRef] | None = None
 
 
+# Analysis settings that change how fast a run goes, never what it computes: kept out of config_hash.
+SPEED_ONLY_ANALYSIS = frozenset({"workers", "component_nice", "decode_threads"})
+
+
 class AnalysisSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -89,6 +93,14 @@ class AnalysisSettings(BaseModel):
         le=19,
         description="In a streaming run, how much nicer the component threads are than the decoder, "
         "which paces the run: they use the cores it leaves idle (0: same priority).",
+    )
+    decode_threads: int = Field(
+        16,
+        ge=0,
+        le=16,
+        description="Frame threads of the video decoder (0: FFmpeg's automatic count, cores + 1). "
+        "More frames in flight keep the cores busy when the decode skips non-reference frames and "
+        "every decoded frame waits on the one before it; the frames are the same at any count.",
     )
 
 
@@ -148,7 +160,7 @@ class Profile(BaseModel):
         """What enters config_hash: everything that changes results, nothing cosmetic."""
         return {
             "name": self.name,
-            "analysis": self.analysis.model_dump(exclude={"workers", "component_nice"}),  # speed only
+            "analysis": self.analysis.model_dump(exclude=SPEED_ONLY_ANALYSIS),
             "components": {n: c.model_dump(mode="json") for n, c in sorted(self.components.items())},
         }
 

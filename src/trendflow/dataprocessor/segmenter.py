@@ -103,10 +103,12 @@ def _decode(
     facts: SourceFacts,
     plan: SamplingPlan,
     frames_file: Path | None,
-    max_short_side: int,
+    analysis: AnalysisSettings,
     bus: FrameBus | None = None,
 ) -> DecodeOutcome:
-    geometry = output_geometry(facts.width, facts.height, facts.rotation, max_short_side, facts.pixel_aspect)
+    geometry = output_geometry(
+        facts.width, facts.height, facts.rotation, analysis.max_short_side, facts.pixel_aspect
+    )
     deadline = time.monotonic() + max(120.0, 2.0 * facts.duration_sec)
     common = dict(
         media=path,
@@ -116,6 +118,7 @@ def _decode(
         analysis_fps=plan.analysis_fps,
         source_fps=facts.fps,
         deadline=deadline,
+        threads=analysis.decode_threads,
         sink=(lambda j, t, rgb: bus.publish(j, round(t, 6), rgb)) if bus is not None else None,
     )
     if not plan.target_times_sec:  # no component looks at frames: nothing to decode
@@ -236,7 +239,7 @@ def segment(
     audio_wait = _AudioWait(audio_job, facts.duration_sec, provisional, hooks)
     frames_file = frames_dir / FRAMES_FILE if hooks is None or hooks.keep_frames_file else None
     try:
-        outcome = _decode(source.path, facts, plan, frames_file, analysis.max_short_side, bus)
+        outcome = _decode(source.path, facts, plan, frames_file, analysis, bus)
         video_warnings = decode_warnings(outcome, plan.union_size, source.path)  # raises when too damaged
     except BaseException:
         audio_wait.cancel()

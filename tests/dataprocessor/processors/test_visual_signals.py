@@ -50,7 +50,7 @@ def test_frame_statistics_of_known_pictures() -> None:
 def test_colourfulness_orders_grey_pastel_vivid() -> None:
     grey, pastel = texture(1) // 4 + 96, texture(2)
     vivid = np.clip((pastel.astype(np.int16) - 128) * 3 + 128, 0, 255).astype(np.uint8)
-    values = colorfulness(np.stack([grey, pastel, vivid]))
+    values = [colorfulness(frame) for frame in (grey, pastel, vivid)]
     assert values[0] < values[1] < values[2]
 
 

@@ -57,19 +57,3 @@ def resize_short_side(frame: np.ndarray, short_side: int) -> np.ndarray:
             return frame
     height, width = frame.shape[:2]
     return cv2.resize(frame, scaled_size(height, width, short_side), interpolation=cv2.INTER_LINEAR)
-
-
-def resize_batch(frames: Sequence[np.ndarray], short_side: int) -> np.ndarray:
-    """A batch resized frame by frame into one contiguous (n, h, w, C) array."""
-    return np.stack([resize_short_side(frame, short_side) for frame in frames])
-
-
-def stacked_cvt(frames: np.ndarray, code: int) -> np.ndarray:
-    """Apply a per-pixel cv2 colour conversion to a whole batch in one call.
-
-    A colour conversion only looks at one pixel, so (n, h, w, 3) viewed as one (n*h, w, 3)
-    image converts exactly like n separate calls, without n Python round trips.
-    """
-    n, h, w = frames.shape[:3]
-    converted = cv2.cvtColor(np.ascontiguousarray(frames).reshape(n * h, w, frames.shape[3]), code)
-    return converted.reshape(n, h, w, *converted.shape[2:])
