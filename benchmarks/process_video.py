@@ -15,7 +15,11 @@ A profile with Triton models starts one Triton server (the repository's models, 
 as configured) unless `TRENDFLOW_TRITON_URL` names a running one. `--pair` runs two videos (FILE
 and FILE2, default FILE again) as two worker processes sharing that server, first one after the
 other, then both at once: `throughput_ratio` = sequential wall / concurrent wall (target >= 1.3); with
-`--repeats N` it does N such rounds and adds `throughput_ratio_median`.
+`--repeats N` it does N such rounds and adds `throughput_ratio_median`. Each round also reports how
+busy the machine was during the sequential runs (`sequential_busy_fraction`, all cores) and the
+ratio two at once would reach with every core busy on the same work (`throughput_ratio_bound` =
+1 / that fraction; only work saved by sharing, such as Triton batching both videos' requests,
+goes past it): on 2 cores one run already keeps the machine about 80 % busy, so about 1.25.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 from segmenter import ffmpeg_null
 from shot_cuts_vs_scenedetect import match_cuts, run_content_detector
 
@@ -161,11 +166,23 @@ def child_run(video: Path, profile: str) -> dict:
     return json.loads(out.stdout)
 
 
+def busy_cpu_sec() -> float:
+    """CPU seconds every core of the machine has spent busy (not idle, not waiting on I/O)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
 def pair_round(videos: list[Path], profile: str) -> dict:
-    """One round: the two runs one after the other, then both at once."""
+    """One round: the two runs one after the other, then both at once.
+
+    How busy the machine was during the sequential runs bounds the ratio: two at once doing the
+    same work cannot beat every core busy, so `throughput_ratio_bound` = 1 /
+    `sequential_busy_fraction` (work the two save by sharing, e.g. batched requests, aside)."""
+    busy = busy_cpu_sec()
     started = time.perf_counter()
     sequential = [child_run(v, profile) for v in videos]
     sequential_wall = time.perf_counter() - started
+    busy_fraction = (busy_cpu_sec() - busy) / (sequential_wall * (psutil.cpu_count() or 1))
     started = time.perf_counter()
     threads_out: list[dict] = [{}, {}]
 
@@ -182,6 +199,8 @@ def pair_round(videos: list[Path], profile: str) -> dict:
         "sequential_wall_sec": round(sequential_wall, 3),
         "concurrent_wall_sec": round(concurrent_wall, 3),
         "throughput_ratio": round(sequential_wall / concurrent_wall, 3),
+        "sequential_busy_fraction": round(busy_fraction, 3),
+        "throughput_ratio_bound": round(1.0 / busy_fraction, 3) if busy_fraction > 0 else None,
         "sequential_runs_wall_sec": [round(r["wall_sec"], 3) for r in sequential],
         "concurrent_runs_wall_sec": [round(r["wall_sec"], 3) for r in threads_out],
         "concurrent_peak_rss_mb": [r["peak_rss_mb"] for r in threads_out],
@@ -205,6 +224,9 @@ def pair_mode(videos: list[Path], profile: str, rounds: int = 1) -> dict:
         **results[0],
         "rounds": results,
         "throughput_ratio_median": round(statistics.median(r["throughput_ratio"] for r in results), 3),
+        "sequential_busy_fraction_median": round(
+            statistics.median(r["sequential_busy_fraction"] for r in results), 3
+        ),
         "target_throughput_ratio": 1.3,
     }
 
