@@ -182,7 +182,7 @@ def pair_round(videos: list[Path], profile: str) -> dict:
     started = time.perf_counter()
     sequential = [child_run(v, profile) for v in videos]
     sequential_wall = time.perf_counter() - started
-    busy_fraction = (busy_cpu_sec() - busy) / (sequential_wall * (psutil.cpu_count() or 1))
+    busy_fraction = (busy_cpu_sec() - busy) / (sequential_wall * (os.cpu_count() or 1))
     started = time.perf_counter()
     threads_out: list[dict] = [{}, {}]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.fixtures.media import GeneratedMedia, make_identity
-from trendflow.contracts.errors import ErrorCode
+from trendflow.contracts.errors import ErrorCode, TrendFlowError
 from trendflow.contracts.metadata import FramesMetadata
 from trendflow.dataprocessor.component import PrivacyPolicy, RunContext, component_class
 from trendflow.dataprocessor.frame_store import FrameStore
@@ -24,6 +24,7 @@ from trendflow.dataprocessor.run import ProcessRequest, RunOutcome, process_vide
 from trendflow.dataprocessor.run.streaming import stream_consumers
 from trendflow.dataprocessor.segmenter import segment
 from trendflow.dataprocessor.sources import resolve_source
+from trendflow.dataprocessor.state import RunRecorder
 from trendflow.storage.layout import RunLayout
 from trendflow.storage.npz_io import read_npz
 from trendflow.storage.store import ResultStore
@@ -201,7 +202,6 @@ def test_a_failure_before_the_plan_drops_the_stream_readers(sample_video, tmp_pa
     segmenter plans: the run stops, the stream's readers are skipped without reading, and the
     decoder never waits on their queues (it did, until the run's deadline, before they were
     dropped). A thread join bounds the test so a regression fails instead of hanging."""
-    from trendflow.contracts.errors import TrendFlowError
 
     def fail(self: object, ctx: RunContext) -> None:
         raise TrendFlowError(ErrorCode.TRITON_UNAVAILABLE, "model server down (test)")
@@ -222,9 +222,6 @@ def test_a_reader_whose_step_fails_before_it_reads_is_dropped(sample_video, tmp_
     step fails before the component reads a frame: the run ends with the storage error instead
     of the decoder waiting on shot_cuts' full queue until the run's deadline (found by CI on a
     12 KB tmpfs store). A thread join bounds the test so a regression fails instead of hanging."""
-    from trendflow.contracts.errors import TrendFlowError
-    from trendflow.dataprocessor.state import RunRecorder
-
     original = RunRecorder.started
 
     def started(self: RunRecorder, name: str) -> None:
